@@ -13,7 +13,7 @@ catches errors decides by that marker alone, never by the concrete class.
     └── TransientError                retry later (broker down, peer timeout, ...)
 
 Syntax problems are described by :class:`Issue`: a code from the catalogue in
-:mod:`gateway.syntax.codes`, a human text and a :class:`~gateway.model.Location`.
+:mod:`gateway.codes`, a human text and a :class:`~gateway.model.Location`.
 One Issue gives the log line, the acknowledgement (TA1/AK9/AK5/AK3/AK4, CONTRL
 UCI/UCF/UCM/UCS/UCD) and the partner's report, so the three never disagree.
 """

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from gateway.syntax.codes import CODES, Severity
+from gateway.codes import CODES, Severity
 
 
 class Repeats(list):

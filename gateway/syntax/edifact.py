@@ -33,6 +33,7 @@ message references, malformed tags and truncated UNB/UNH.
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime, timezone
 from collections.abc import Iterator
 
 from gateway.errors import EdiSyntaxError, EncodingError
@@ -67,6 +68,31 @@ DEFAULT = Delimiters(segment="'", element="+", component=":", repetition=None, r
 SERVICE_TAGS = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
 _WS = b" \t\r\n"
 _LEADING_WS = (b" ", b"\t", b"\r", b"\n")
+
+
+def _layout(work: bytes, term: bytes, rel: bytes | None) -> bytes | None:
+    """The line break that follows every real terminator of ``work`` and
+    stands nowhere else (b"" for none at all), or None for any other layout.
+
+    Released terminators are allowed only in their simple form (one release
+    character, no break after it); anything subtler takes the exact path.
+    """
+    breaks = work.count(b"\n")
+    returns = work.count(b"\r")
+    if breaks == 0 and returns == 0:
+        return b""
+    for layout in (b"\n", b"\r\n"):
+        followed = work.count(term + layout)
+        if breaks != followed or returns != (followed if layout == b"\r\n" else 0):
+            continue
+        released = 0
+        if rel:
+            if work.count(rel + rel + term) or work.count(rel + term + layout[:1]):
+                return None
+            released = work.count(rel + term)
+        if work.count(term) - released == followed:
+            return layout
+    return None
 
 
 def _join_released(pieces: list[bytes], tail: bytes, term: bytes, rel_byte: int) -> tuple[list[bytes], bytes]:
@@ -165,11 +191,14 @@ class _Tokenizer:
         ws = _WS
         for chunk in self._with_eof(self.chunks):
             eof = chunk is None
-            if first and not eof:
-                first = False
-                if chunk.startswith(BOM):
-                    chunk, base = chunk[3:], 3
             buf = carry + chunk if not eof else carry
+            if first:
+                if len(buf) < 3 and not eof:
+                    carry = buf
+                    continue
+                first = False
+                if buf.startswith(BOM):
+                    buf, base = buf[3:], 3
             p = 0  # where the next piece starts in buf
             while True:  # once per (re)split of buf
                 term, tlen, rel_byte = self.term, len(self.term), self.rel_byte
@@ -180,18 +209,17 @@ class _Tokenizer:
                     line += work.count(b"\n", 0, lead)
                     p += lead
                     work = stripped
+                if work[:3] == b"UNA":
+                    if len(work) < 9 and not eof:
+                        tail = work
+                        break
+                    self._una(work[:9], base + p, line)
+                    p += 9
+                    continue
                 # Fast path: line breaks stand only right after terminators
                 # (or nowhere), the layout of nearly every real file. Then one
                 # split on terminator+break gives the segments, one per line.
-                breaks_in = work.count(b"\n")
-                layout = None
-                if self.strip_breaks:
-                    if breaks_in == 0 and b"\r" not in work:
-                        layout = b""
-                    elif breaks_in == work.count(term + b"\n") and b"\r" not in work:
-                        layout = b"\n"
-                    elif breaks_in == work.count(term + b"\r\n") == work.count(b"\r"):
-                        layout = b"\r\n"
+                layout = _layout(work, term, self.rel) if self.strip_breaks else None
                 if layout is not None:
                     sep = term + layout
                     pieces = work.split(sep)
@@ -778,11 +806,24 @@ def _escape(value: str, specials: str, release: str) -> str:
     return value
 
 
-def _fold(text: str) -> str:
-    """Transliterate to ASCII: é -> e, ß -> ss; what cannot be folded becomes '?'."""
-    text = text.replace("ß", "ss").replace("Æ", "AE").replace("æ", "ae").replace("Ø", "O").replace("ø", "o")
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return folded
+# Letters that Unicode decomposition does not reduce to ASCII.
+_FOLD = str.maketrans({"ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe", "Ł": "L",
+                       "ł": "l", "Đ": "D", "đ": "d", "Þ": "Th", "þ": "th", "Ħ": "H", "ħ": "h", "ı": "i",
+                       "€": "EUR", "“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
+
+
+def transliterate(text: str, codec: str) -> str:
+    """``text`` with each character ``codec`` cannot carry folded to ASCII
+    (é -> e, Ł -> L, ß -> ss); a character with no folding becomes '?'."""
+    out = []
+    for ch in text:
+        try:
+            ch.encode(codec)
+            out.append(ch)
+        except UnicodeEncodeError:
+            folded = unicodedata.normalize("NFKD", ch.translate(_FOLD)).encode("ascii", "ignore").decode()
+            out.append(folded or "?")
+    return "".join(out)
 
 
 class _Writer:
@@ -801,8 +842,7 @@ class _Writer:
         try:
             value.encode(self.codec)
         except UnicodeEncodeError as exc:
-            folded = _fold(value) if self.transliterate else None
-            if folded is None or len(folded) == 0 and value:
+            if not self.transliterate:
                 raise EncodingError(
                     Issue(
                         "UNENCODABLE_CHARACTER",
@@ -811,7 +851,7 @@ class _Writer:
                         Location(tag=segment.tag, element=position, component=component),
                     )
                 ) from None
-            value = folded
+            value = transliterate(value, self.codec)
         if self.d.release is None:
             for ch in value:
                 if ch in self.specials:
@@ -863,7 +903,8 @@ def write(
     written when asked, or when the separators differ from the defaults.
     A character the interchange's character set (UNB syntax identifier, or
     ``encoding``) cannot carry raises :class:`EncodingError` unless
-    ``transliterate`` folds it to ASCII.
+    ``transliterate`` folds it to ASCII. A missing UNB date or time is
+    stamped with the current UTC time.
     """
     syntax_id = interchange.syntax_id or "UNOC"
     version = interchange.syntax_version or "3"
@@ -881,6 +922,8 @@ def write(
     if una or (una is None and not default_like):
         w.out.append(f"UNA{d.component}{d.element}{d.decimal}{d.release or ' '}{d.repetition or ' '}{d.segment}"
                      .encode(codec))
+        if newline:
+            w.out.append(b"\n")
     nl = b"\n" if newline else b""
 
     def emit(seg: Segment) -> None:
@@ -889,11 +932,16 @@ def write(
             w.out.append(nl)
 
     ref = interchange.control_ref
+    date, time = interchange.date, interchange.time
+    if not date or not time:  # S004 is mandatory: stamp the time of writing
+        now = datetime.now(timezone.utc)
+        date = date or now.strftime("%Y%m%d" if version == "4" else "%y%m%d")
+        time = time or now.strftime("%H%M")
     emit(Segment("UNB", [
         [syntax_id, version],
         [interchange.sender, interchange.sender_qualifier],
         [interchange.recipient, interchange.recipient_qualifier],
-        [interchange.date, interchange.time],
+        [date, time],
         ref,
         "", "", "",
         "1" if interchange.ack_requested else "",
@@ -926,7 +974,7 @@ def write(
                 elements[4] = g.control_ref
                 emit(Segment("UNG", elements))
             else:
-                emit(Segment("UNG", [g.id, g.sender, g.recipient, [interchange.date, interchange.time],
+                emit(Segment("UNG", [g.id, g.sender, g.recipient, [date, time],
                                      g.control_ref, "UN", [g.version[:1], g.version[1:]]]))
             messages_of(g.messages)
             emit(Segment("UNE", [str(len(g.messages)), g.control_ref]))

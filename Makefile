@@ -1,0 +1,28 @@
+# make run   - the gateway on its embedded default
+# make test  - every test, after installing what they need on a fresh machine
+# make bench - the benchmarks in bench/ (ratios against peers, not timed tests)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/edigw run
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.parse
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
