@@ -213,8 +213,9 @@ class Message:
     issues: list[Issue] = field(default_factory=list)
 
     @property
-    def header(self) -> Segment:
-        return self.segments[0]
+    def header(self) -> Segment | None:
+        """UNH / ST (None for XML, which has no segments)."""
+        return self.segments[0] if self.segments else None
 
     @property
     def trailer(self) -> Segment | None:

@@ -41,12 +41,19 @@ def _module(syntax: str):
     return module
 
 
-def read(source: Source, *, encoding: str | None = None, keep: bool = False) -> Iterator[Item]:
-    """Sniff the syntax and read the document (see the module docstring)."""
+def read(
+    source: Source, *, encoding: str | None = None, keep: bool = False, xml: dict | None = None
+) -> Iterator[Item]:
+    """Sniff the syntax and read the document (see the module docstring).
+
+    ``xml`` holds options only the XML reader takes (``max_bytes``, ``schemas``).
+    """
     head, source = peek(source)
-    return _module(sniff(head)).read(source, encoding=encoding, keep=keep)
+    syntax = sniff(head)
+    extra = (xml or {}) if syntax == "xml" else {}
+    return _module(syntax).read(source, encoding=encoding, keep=keep, **extra)
 
 
-def parse(source: Source, *, encoding: str | None = None) -> list[Interchange]:
+def parse(source: Source, *, encoding: str | None = None, xml: dict | None = None) -> list[Interchange]:
     """Read a whole (small) document and return its interchanges with their messages."""
-    return [item for item in read(source, encoding=encoding, keep=True) if isinstance(item, Interchange)]
+    return [item for item in read(source, encoding=encoding, keep=True, xml=xml) if isinstance(item, Interchange)]

@@ -16,8 +16,15 @@ def strip_leading(head: bytes) -> tuple[bytes, int]:
     return head[start:], start
 
 
+# UTF-16/32 byte-order marks and the first '<' in those encodings: only XML
+# comes in them.
+_WIDE_XML = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00\x00<", b"<\x00\x00\x00")
+
+
 def sniff(head: bytes) -> str:
     """``"edifact"``, ``"x12"`` or ``"xml"``; :class:`EdiSyntaxError` otherwise."""
+    if head.startswith(_WIDE_XML):
+        return "xml"
     body, skipped = strip_leading(head)
     if not body:
         raise EdiSyntaxError(Issue("EMPTY_DOCUMENT", "the document is empty", Location(offset=0)))

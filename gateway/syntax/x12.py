@@ -1261,9 +1261,10 @@ class _Writer:
         return self._value(value, tag, pos, element)
 
     def _composite(self, value: list, tag: str, pos: int | None, element: int, rep: int | None) -> str:
-        return self.component.join(
-            self._value(c, tag, pos, element, component=k, repetition=rep) for k, c in enumerate(value, start=1)
-        )
+        texts = [self._value(c, tag, pos, element, component=k, repetition=rep) for k, c in enumerate(value, start=1)]
+        while len(texts) > 1 and texts[-1] == "":  # trailing empty components are suppressed
+            texts.pop()
+        return self.component.join(texts)
 
     def segment(self, tag: str, elements: list, pos: int | None = None, *, raw: bool = False) -> None:
         """Write one segment (``raw``: the elements are already text)."""

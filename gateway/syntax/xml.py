@@ -541,8 +541,11 @@ def _choose_codec(head: bytes, override: str | None) -> tuple[str, int]:
     if match is None:
         return detected or "utf-8", 0
     codec = _lookup(match.group(2), "the declared")
-    if codec.startswith(("utf-16", "utf-32")):
-        return "utf-8", 0  # labelled UTF-16/32 but the bytes are 8-bit: trust the bytes (as libxml2 does)
+    declaration = head[: match.end()]
+    if declaration.decode(codec, "replace") != text[: match.end()]:
+        # Labelled UTF-16/32 (or any encoding the declaration itself is not
+        # written in) while the bytes are 8-bit: trust the bytes, as libxml2 does.
+        return detected or "utf-8", 0
     return codec, 0
 
 

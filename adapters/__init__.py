@@ -1,0 +1,1 @@
+"""Transports: one folder per technology (http, sftp, as2), config beside code."""
