@@ -1,0 +1,93 @@
+"""``edigw parse`` as a user runs it: a real process, its stdout, stderr and exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted(p for p in (ROOT / "samples").rglob("*") if p.is_file() and p.suffix in {".edi", ".x12", ".xml"})
+GOLDEN = ROOT / "tests" / "golden" / "parse"
+
+
+def edigw(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], input=stdin, capture_output=True, cwd=ROOT, timeout=60
+    )
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_parse_output_matches_golden_json(sample: Path):
+    """The JSON contract, pinned per sample (regenerate with UPDATE_GOLDEN=1)."""
+    run = edigw("parse", str(sample))
+    assert run.returncode == 0, run.stderr.decode()
+    got = json.loads(run.stdout)
+    golden = GOLDEN / (sample.name + ".json")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert got == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_json_contract_shape():
+    doc = json.loads(edigw("parse", "samples/edifact/orders_d96a.edi").stdout)
+    assert list(doc)[:4] == ["syntax", "sender", "recipient", "control_ref"]
+    msg = doc["messages"][0]
+    assert (msg["type"], msg["ref"], msg["version"]) == ("ORDERS", "1", "D96A")
+    assert msg["segments"][0] == ["UNH", "1", ["ORDERS", "D", "96A", "UN", "EAN008"]]
+    assert msg["segments"][-1][0] == "UNT"
+    ftx = next(s for s in msg["segments"] if s[0] == "FTX")
+    assert ftx[4] == "Deliver to dock 4, ring bell: ask for Jos'e"  # released characters are unescaped
+    x12 = json.loads(edigw("parse", "samples/x12/850_4010.x12").stdout)
+    assert x12["groups"][0]["id"] == "PO" and x12["messages"][0]["group"] == "905"
+
+
+def test_stdin_and_tree_format():
+    data = (ROOT / "samples/edifact/orders_d96a.edi").read_bytes()
+    run = edigw("parse", "-", "--format", "tree", stdin=data)
+    assert run.returncode == 0
+    assert run.stdout.decode().startswith("edifact interchange 'ORD000123'")
+
+
+def test_repeated_elements_in_json():
+    data = b"UNB+UNOC:4+S+R+20261120:0930+1'UNH+1+X:D:96A:UN'COM+1:2*3'UNT+3+1'UNZ+1+1'"
+    doc = json.loads(edigw("parse", "-", stdin=data).stdout)
+    assert doc["messages"][0]["segments"][1] == ["COM", {"repeats": [["1", "2"], "3"]}]
+
+
+def one_line(run: subprocess.CompletedProcess) -> str:
+    err = run.stderr.decode()
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_envelope_error_exits_1_with_one_line_naming_code_and_place():
+    data = b"UNB+UNOC:3+S+R+261120:0930+1'UNH+1+X:D:96A:UN'BGM+1'UNT+9+1'UNZ+1+1'"
+    run = edigw("parse", "-", stdin=data)
+    assert run.returncode == 1
+    err = one_line(run)
+    assert "MESSAGE_SEGMENT_COUNT_MISMATCH" in err and "segment 4 (UNT)" in err
+    issues = json.loads(run.stdout)["messages"][0]["issues"]
+    assert issues[0]["location"]["element"] == 1  # the JSON carries it too
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [(b"hello world", "NOT_EDI"), (b"", "EMPTY_DOCUMENT"), (b"<a><b></a>", "XML_MALFORMED"),
+     (b"ISA*00*short~", "INTERCHANGE_HEADER_INVALID")],
+)
+def test_unreadable_input_exits_2_with_one_line(data, code):
+    run = edigw("parse", "-", stdin=data)
+    assert run.returncode == 2
+    assert code in one_line(run)
+
+
+def test_missing_file_and_bad_usage():
+    run = edigw("parse", "no/such/file.edi")
+    assert run.returncode == 2 and "cannot open no/such/file.edi" in one_line(run)
+    assert edigw("parse", "x", "--format", "yaml").returncode == 2
