@@ -124,6 +124,14 @@ CODES: dict[str, CodeInfo] = {
     "ELEMENT_NOT_NUMERIC": CodeInfo(E, "an element that must be numeric is not", ak4="6", contrl="37"),
     "ELEMENT_DATE_INVALID": CodeInfo(E, "an element is not a valid date", ak4="8", contrl="12"),
     "ELEMENT_TIME_INVALID": CodeInfo(E, "an element is not a valid time", ak4="9", contrl="12"),
+    # -- partner, mapping, schema (after the syntax layer) -----------------
+    "PARTNER_UNKNOWN": CodeInfo(I, "no partner file matches the envelope's sender", ta1="006", contrl="23"),
+    "PARTNER_MISMATCH": CodeInfo(I, "the envelope's sender is not the authenticated partner", ta1="006", contrl="23"),
+    "ROUTE_MISSING": CodeInfo(M, "the partner has no inbound route for this message type and version",
+                              ak5="1", contrl="14"),
+    "MAPPING_REQUIRED_MISSING": CodeInfo(M, "a required event field found no value in the message"),
+    "MAPPING_VALUE_INVALID": CodeInfo(M, "a value in the message cannot be converted to its event field"),
+    "SCHEMA_INVALID": CodeInfo(M, "the mapped event does not validate against its Avro schema"),
     # -- writers ----------------------------------------------------------
     "UNENCODABLE_CHARACTER": CodeInfo(E, "a character cannot be carried by the interchange's character set"),
     "WRITE_INVALID": CodeInfo(E, "the model cannot be written as this syntax"),

@@ -9,6 +9,7 @@ catches errors decides by that marker alone, never by the concrete class.
     ├── TerminalError                 reject / dead-letter, never retried
     │   ├── EdiSyntaxError            a document cannot be read (carries Issues)
     │   ├── EncodingError             a writer cannot represent a value
+    │   ├── MappingError              a message cannot become its event (carries an Issue)
     │   └── ConfigError               a configuration file is wrong (file:line:key)
     └── TransientError                retry later (broker down, peer timeout, ...)
 
@@ -63,6 +64,15 @@ class EdiSyntaxError(TerminalError):
 
 class EncodingError(TerminalError):
     """A writer was asked for something the target syntax cannot carry."""
+
+    def __init__(self, issue: Issue) -> None:
+        self.issue = issue
+        super().__init__(str(issue))
+
+
+class MappingError(TerminalError):
+    """A message cannot be turned into its event: no partner, no route, a
+    required field without a value, a value that does not convert."""
 
     def __init__(self, issue: Issue) -> None:
         self.issue = issue

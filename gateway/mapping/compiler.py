@@ -1,0 +1,509 @@
+"""Turn checked mapping rules into plain functions ``scope -> value``.
+
+Everything that can be decided from the partner file and the schema is
+decided here, once: the path is parsed, the XPath compiled, the converter for
+the target type chosen, code lists resolved. Problems are collected (not
+raised one by one) as ``file:line: key: message`` lines so ``edigw check``
+can list them all. At run time a compiled rule only looks things up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree
+
+from gateway.errors import MappingError
+from gateway.mapping import convert
+from gateway.mapping.paths import PathError, Scope, SegmentPath, parse_path
+from gateway.mapping.spec import Condition, Each, PartnerFile, Rule
+from gateway.mapping.targets import ENVELOPE_FIELDS, Target
+from gateway.model import Issue, Location, Segment
+from gateway.yamlconf import Located
+
+Fn = Callable[[Scope], Any]
+Source = Callable[[Scope], "tuple[str, Segment | None, Any] | None"]
+_MISSING = object()
+
+# Prefixes every XML rule may use without declaring them.
+UBL_NAMESPACES = {
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",
+}
+
+
+def fail(code: str, text: str, seg: Segment | None = None, node: Any = None, **where) -> MappingError:
+    if seg is not None:
+        location = Location.of(seg, **where)
+    elif node is not None and getattr(node, "sourceline", None):
+        location = Location(line=node.sourceline, **where)
+    else:
+        location = Location(**where)
+    return MappingError(Issue(code, text, location))
+
+
+class Compiler:
+    """Compiles the rules of one inbound route of one partner file."""
+
+    def __init__(self, located: Located, partner: PartnerFile, syntax: str, errors: list[str]) -> None:
+        self.located = located
+        self.partner = partner
+        self.syntax = syntax
+        self.errors = errors
+        self.namespaces = {**UBL_NAMESPACES, **partner.namespaces}
+
+    # -- error collection --------------------------------------------------
+    def error(self, key: tuple, field: str, text: str) -> None:
+        self.errors.append(f"{self.located.where(key)}: field '{field}': {text}")
+
+    # -- records and arrays ------------------------------------------------
+    def record(self, rules: dict[str, str | Rule], target: Target, key: tuple, top: bool = False) -> Fn:
+        compiled: list[tuple[str, Fn, Target]] = []
+        for name, rule in rules.items():
+            field_key = (*key, name)
+            if top and name in ENVELOPE_FIELDS:
+                self.error(field_key, name, "is filled by the gateway; remove this rule")
+                continue
+            sub = target.fields.get(name)
+            if sub is None:
+                known = ", ".join(f for f in target.fields if not (top and f in ENVELOPE_FIELDS))
+                self.error(field_key, name, f"is not a field of {target.name} (fields: {known})")
+                continue
+            fn = self.field(rule, sub, field_key)
+            if fn is not None:
+                compiled.append((name, fn, sub))
+        for name, sub in target.fields.items():
+            if name in rules or (top and (name in ENVELOPE_FIELDS or name == "occurred_at")):
+                continue
+            if sub.required:
+                self.error(key, name, f"{target.name}.{name} ({sub.describe()}) is required but has no rule")
+        absent = {name: (None if sub.optional else []) if sub.kind == "array" else None
+                  for name, sub in target.fields.items()
+                  if name not in rules and not (top and name in ENVELOPE_FIELDS)}
+        optional = target.optional
+        record_name = target.name
+
+        def run(scope: Scope) -> dict | None:
+            out = dict(absent)
+            found = False
+            for name, fn, sub in compiled:
+                value = fn(scope)
+                if value is None:
+                    if sub.required:
+                        raise fail("MAPPING_REQUIRED_MISSING",
+                                   f"{record_name}.{name} is required but the message has no value for it",
+                                   _first(scope))
+                elif value != [] or sub.kind != "array":
+                    found = True
+                out[name] = value
+            if optional and not found:
+                return None
+            return out
+
+        return run
+
+    def field(self, rule: str | Rule, target: Target, key: tuple) -> Fn | None:
+        if isinstance(rule, str):
+            rule = Rule(path=rule) if self.syntax != "xml" else Rule(xpath=rule)
+        if target.kind == "array":
+            return self.array(rule, target, key)
+        if target.kind == "record":
+            if not rule.fields:
+                self.error(key, target.name, f"is a record ({', '.join(target.fields)}): give its 'fields'")
+                return None
+            if rule.each:
+                self.error(key, target.name, "is a record, not an array: 'each' does not apply")
+            inner = self.record(rule.fields, target, (*key, "fields"))
+            return self.scoped(rule, inner, key, target)
+        if rule.fields or rule.each:
+            self.error(key, target.name, f"is a {target.describe()}, not a record or array: "
+                       "'fields' and 'each' do not apply")
+            return None
+        return self.scalar(rule, target, key)
+
+    def array(self, rule: Rule, target: Target, key: tuple) -> Fn | None:
+        if rule.each is None:
+            self.error(key, target.name, f"is an {target.describe()}: say what to iterate with 'each'")
+            return None
+        items = self.iterate(rule.each, (*key, "each"), target.name)
+        item_target = target.item
+        assert item_target is not None
+        if item_target.kind == "record":
+            if not rule.fields:
+                self.error(key, target.name, "items are records: give their 'fields'")
+                return None
+            item = self.record(rule.fields, item_target, (*key, "fields"))
+        else:
+            scalar_rule = rule.model_copy(update={"each": None})
+            item = self.scalar(scalar_rule, item_target, key)
+        if items is None or item is None:
+            return None
+
+        def run(scope: Scope) -> list:
+            out = []
+            for sub in items(scope):
+                value = item(sub)
+                if value is not None:
+                    out.append(value)
+            return out
+
+        return run
+
+    def iterate(self, each: Each, key: tuple, field: str) -> Callable[[Scope], list[Scope]] | None:
+        given = [k for k in ("group", "hl", "segment", "xpath") if getattr(each, k)]
+        if len(given) != 1:
+            self.error(key, field, "'each' needs exactly one of group, hl, segment, xpath")
+            return None
+        kind = given[0]
+        if kind == "xpath":
+            if self.syntax != "xml":
+                self.error(key, field, "'each: xpath' is for XML routes; use group, hl or segment")
+                return None
+            xp = self.xpath(each.xpath, key, field)
+            if xp is None:
+                return None
+
+            def xml_items(scope: Scope) -> list[Scope]:
+                return [Scope([], root=scope.root, node=n) for n in xp(scope.node) if isinstance(n, etree._Element)]
+
+            return xml_items
+        if self.syntax == "xml":
+            self.error(key, field, f"'each: {kind}' is for EDIFACT and X12 routes; use xpath")
+            return None
+        if kind == "hl":
+            level = each.hl
+
+            def hl_items(scope: Scope) -> list[Scope]:
+                return scope.hl_levels(level)
+
+            return hl_items
+        path = self.path(getattr(each, kind), key, field)
+        if path is None:
+            return None
+        if kind == "segment":
+            def segment_items(scope: Scope) -> list[Scope]:
+                return [scope.child([s]) for s in path.segments(scope)]
+
+            return segment_items
+        until = frozenset(each.until)
+
+        def group_items(scope: Scope) -> list[Scope]:
+            return scope.groups(path, until)
+
+        return group_items
+
+    def scoped(self, rule: Rule, inner: Fn, key: tuple, target: Target) -> Fn:
+        """A record whose fields are read inside one segment group (``group:``)."""
+        if rule.group is None:
+            if rule.when is not None:
+                cond = self.condition(rule.when, (*key, "when"), target.name)
+
+                def when_record(scope: Scope):
+                    return inner(scope) if cond(scope) else None
+
+                return when_record
+            return inner
+        path = self.path(rule.group, (*key, "group"), target.name)
+        until = frozenset(rule.until)
+        if path is None:
+            return inner
+
+        def group_record(scope: Scope):
+            groups = scope.groups(path, until)
+            return inner(groups[0]) if groups else None
+
+        return group_record
+
+    # -- scalars -----------------------------------------------------------
+    def scalar(self, rule: Rule, target: Target, key: tuple) -> Fn | None:
+        name = target.name
+        source = self.source(rule, key, name)
+        if source is None:
+            return None
+        conv = self.converter(rule, target, key)
+        if conv is None:
+            return None
+        cond = self.condition(rule.when, (*key, "when"), name) if rule.when is not None else None
+        mapping, star = self.translation(rule, target, key)
+        codes = None
+        if rule.codes is not None:
+            codes = self.partner.code_lists.get(rule.codes)
+            if codes is None:
+                self.error(key, name, f"code list '{rule.codes}' is not defined under code_lists")
+                return None
+        default = _MISSING
+        if "default" in rule.model_fields_set:
+            default = self.constant(rule.default, conv, key, name)
+        strip = rule.strip
+
+        def run(scope: Scope):
+            found = None if cond is not None and not cond(scope) else source(scope)
+            if found is None:
+                return None if default is _MISSING else default
+            raw, seg, node = found
+            if strip:
+                raw = raw.strip()
+                if raw == "":
+                    return None if default is _MISSING else default
+            if mapping is not None:
+                mapped = mapping.get(raw, star)
+                if mapped is _MISSING:
+                    raise fail("MAPPING_VALUE_INVALID",
+                               f"{name}: '{raw}' is not one of {', '.join(mapping)} in the rule's map", seg, node)
+                raw = mapped
+                if raw is None:
+                    return None if default is _MISSING else default
+            if codes is not None:
+                raw = codes.get(raw, codes.get("*", raw))
+            try:
+                return conv(raw, seg, scope)
+            except ValueError as exc:
+                raise fail("MAPPING_VALUE_INVALID", f"{name}: {exc}", seg, node) from None
+
+        return run
+
+    def translation(self, rule: Rule, target: Target, key: tuple) -> tuple[dict | None, Any]:
+        if rule.map is None:
+            if target.kind == "enum" and rule.value is None:
+                pass  # the raw value must already be a symbol; checked at run time
+            return None, _MISSING
+        mapping = {str(k): (None if v is None else str(v)) for k, v in rule.map.items()}
+        star = mapping.pop("*", _MISSING)
+        if target.kind == "enum":
+            bad = [v for v in [*mapping.values(), star] if v not in (None, _MISSING) and v not in target.symbols]
+            if bad:
+                self.error((*key, "map"), target.name,
+                           f"maps to {', '.join(map(str, bad))}, which {target.name} does not allow "
+                           f"({', '.join(target.symbols)})")
+        return mapping, star
+
+    def constant(self, value: Any, conv, key: tuple, name: str) -> Any:
+        if value is None:
+            return None
+        try:
+            return conv(str(value), None, None)
+        except ValueError as exc:
+            self.error(key, name, f"constant {value!r}: {exc}")
+            return None
+
+    def source(self, rule: Rule, key: tuple, name: str) -> Source | None:
+        given = [k for k in ("path", "xpath", "value", "concat") if k in rule.model_fields_set
+                 and getattr(rule, k) is not None]
+        if len(given) > 1:
+            self.error(key, name, f"give one of path, xpath, value, concat (found {', '.join(given)})")
+            return None
+        if not given:
+            if "value" in rule.model_fields_set or "default" in rule.model_fields_set:
+                return lambda scope: None  # only the default (or an explicit null)
+            self.error(key, name, "the rule needs one of path, xpath, value or concat")
+            return None
+        kind = given[0]
+        if kind == "value":
+            text = str(rule.value)
+            return lambda scope: (text, None, None)
+        if kind == "concat":
+            parts = []
+            for i, part in enumerate(rule.concat or []):
+                sub = part if isinstance(part, Rule) else (Rule(path=part) if self.syntax != "xml"
+                                                          else Rule(xpath=part))
+                src = self.source(sub, (*key, "concat", i), name)
+                if src is None:
+                    return None
+                parts.append(src)
+            sep = rule.separator
+
+            def concat(scope: Scope):
+                found = [p(scope) for p in parts]
+                values = [f[0].strip() for f in found if f is not None and f[0].strip()]
+                if not values:
+                    return None
+                first = next(f for f in found if f is not None)
+                return sep.join(values), first[1], first[2]
+
+            return concat
+        if kind == "xpath":
+            if self.syntax != "xml":
+                self.error(key, name, "'xpath' is for XML routes; use 'path'")
+                return None
+            xp = self.xpath(rule.xpath, key, name)
+            if xp is None:
+                return None
+
+            def xml_value(scope: Scope):
+                return _xml_first(xp(scope.node))
+
+            return xml_value
+        if self.syntax == "xml":
+            self.error(key, name, "'path' is for EDIFACT and X12 routes; use 'xpath'")
+            return None
+        path = self.path(rule.path, key, name)
+        if path is None:
+            return None
+        if path.element is None:
+            self.error(key, name, f"path '{rule.path}' names a segment, not a value: add /element")
+            return None
+
+        def segment_value(scope: Scope):
+            found = path.first(scope)
+            return None if found is None else (found[0], found[1], path)
+
+        return segment_value
+
+    def converter(self, rule: Rule, target: Target, key: tuple):
+        kind, name = target.kind, target.name
+        if rule.format is not None:
+            if kind not in ("date", "timestamp"):
+                self.error(key, name, f"'format' is for date and timestamp fields, not {target.describe()}")
+            elif rule.format not in convert.KNOWN_FORMATS:
+                self.error(key, name, f"unknown format '{rule.format}' "
+                           f"(known: {', '.join(sorted(convert.KNOWN_FORMATS))})")
+                return None
+        if rule.implied_decimals is not None and kind != "decimal":
+            self.error(key, name, f"'implied_decimals' is for decimal fields, not {target.describe()}")
+        if rule.time is not None and kind != "timestamp":
+            self.error(key, name, f"'time' is for timestamp fields, not {target.describe()}")
+        if kind in ("string",):
+            return lambda raw, seg, scope: raw
+        if kind in ("int", "long"):
+            return lambda raw, seg, scope: _int(raw)
+        if kind in ("float", "double"):
+            return lambda raw, seg, scope: _float(raw)
+        if kind == "boolean":
+            return lambda raw, seg, scope: raw.strip().lower() in ("1", "true", "y", "yes")
+        if kind == "enum":
+            symbols = frozenset(target.symbols)
+
+            def enum(raw, seg, scope):
+                if raw not in symbols:
+                    raise ValueError(f"'{raw}' is not one of {', '.join(target.symbols)}: add a 'map'")
+                return raw
+
+            return enum
+        if kind == "decimal":
+            scale, precision, implied = target.scale, target.precision, rule.implied_decimals
+
+            def decimal(raw, seg, scope):
+                mark = _decimal_mark(scope)
+                return convert.to_decimal(raw, scale=scale, precision=precision, decimal_mark=mark, implied=implied)
+
+            return decimal
+        if kind == "date":
+            fmt = rule.format
+
+            def to_date(raw, seg, scope):
+                return convert.to_date(raw, fmt or _dtm_format(seg))
+
+            return to_date
+        if kind == "timestamp":
+            fmt = rule.format
+            tz = rule.timezone or self.partner.timezone
+            time_source = None
+            if rule.time is not None:
+                time_source = self.source(Rule(path=rule.time) if self.syntax != "xml" else Rule(xpath=rule.time),
+                                          (*key, "time"), name)
+
+            def to_timestamp(raw, seg, scope):
+                time_text = None
+                if time_source is not None and scope is not None:
+                    # the time is read beside the date: in the same segment when there is one
+                    found = time_source(scope.child([seg]) if seg is not None else scope)
+                    time_text = found[0] if found else None
+                return convert.to_datetime(raw, fmt or _dtm_format(seg), tz, time_text)
+
+            return to_timestamp
+        self.error(key, name, f"fields of type {kind} cannot be mapped")
+        return None
+
+    def condition(self, cond: Condition, key: tuple, name: str) -> Callable[[Scope], bool]:
+        rule = Rule(path=cond.path, xpath=cond.xpath)
+        source = self.source(rule, key, name)
+        if source is None:
+            return lambda scope: False
+        equals, in_, not_in, exists = cond.equals, cond.in_, cond.not_in, cond.exists
+        if equals is None and in_ is None and not_in is None and exists is None:
+            exists = True
+        allowed = frozenset(in_) if in_ is not None else None
+        denied = frozenset(not_in) if not_in is not None else None
+
+        def test(scope: Scope) -> bool:
+            found = source(scope)
+            value = found[0].strip() if found else ""
+            if exists is not None and bool(value) != exists:
+                return False
+            if equals is not None and value != equals:
+                return False
+            if allowed is not None and value not in allowed:
+                return False
+            if denied is not None and value in denied:
+                return False
+            return True
+
+        return test
+
+    # -- building blocks -----------------------------------------------------
+    def path(self, text: str, key: tuple, name: str) -> SegmentPath | None:
+        try:
+            return parse_path(text)
+        except PathError as exc:
+            self.error(key, name, str(exc))
+            return None
+
+    def xpath(self, text: str, key: tuple, name: str):
+        try:
+            return etree.XPath(text, namespaces=self.namespaces)
+        except etree.XPathError as exc:
+            self.error(key, name, f"XPath '{text}': {exc}")
+            return None
+
+
+def _first(scope: Scope) -> Segment | None:
+    return scope.segments[0] if scope.segments else None
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"'{raw}' is not a whole number") from None
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ValueError(f"'{raw}' is not a number") from None
+
+
+def _decimal_mark(scope: Scope | None) -> str:
+    message = scope.root.message if scope is not None else None
+    ic = message.interchange if message is not None else None
+    delims = ic.delimiters if ic is not None else None
+    return delims.decimal if delims is not None else "."
+
+
+def _dtm_format(seg: Segment | None) -> str:
+    """EDIFACT DTM carries its format code (2379) beside the value; else "auto"."""
+    if seg is not None and seg.tag == "DTM":
+        code = seg.get(1, 3)
+        if code in convert.FORMATS:
+            return code
+    return "auto"
+
+
+def _xml_first(result) -> tuple[str, None, Any] | None:
+    if isinstance(result, list):
+        if not result:
+            return None
+        item = result[0]
+    else:
+        item = result
+    if isinstance(item, etree._Element):
+        return "".join(item.itertext()), None, item
+    if isinstance(item, bool):
+        return ("true" if item else "false"), None, None
+    if isinstance(item, float):
+        return (str(int(item)) if item.is_integer() else str(item)), None, None
+    text = str(item)
+    return text, None, getattr(item, "getparent", lambda: None)()

@@ -1,0 +1,206 @@
+"""Segment paths: how a mapping rule points into an EDIFACT or X12 message.
+
+    TAG                       the first segment with this tag
+    TAG/E                     its element E (1-based)
+    TAG/E.C                   component C of element E
+    TAG[E.C=V]/E.C            ... of the first TAG whose E.C is V
+    TAG[1=BY|SU,2!=]/3        filters: = one of several values, != not, a bare
+                              position means "present and not empty"
+
+Examples: ``BGM/2`` (order number), ``DTM[1.1=137]/1.2`` (document date),
+``NAD[1=BY]/2.1`` (buyer id), ``REF[1=CN]/2`` (X12 tracking number).
+
+A :class:`Scope` is where a path looks: the whole message, one segment group
+(a LIN and what follows it), one X12 HL level, or one segment. Lookups use a
+per-scope index by tag, built on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.model import Message, Segment
+
+_PATH = re.compile(
+    r"^(?P<tag>[A-Z0-9]{2,3})(?:\[(?P<filters>[^\]]*)\])?(?:/(?P<pos>\d+(?:\.\d+)?))?$"
+)
+_FILTER = re.compile(r"^\s*(?P<pos>\d+(?:\.\d+)?)\s*(?:(?P<op>!=|=)(?P<values>.*))?$")
+
+
+class PathError(ValueError):
+    """A path that does not follow the grammar above."""
+
+
+def _position(text: str) -> tuple[int, int | None]:
+    if "." in text:
+        element, component = text.split(".")
+        return int(element), int(component)
+    return int(text), None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    element: int
+    component: int | None
+    values: frozenset[str] | None  # None: "present and not empty"
+    negate: bool
+
+    def test(self, seg: Segment) -> bool:
+        value = seg.get(self.element, self.component)
+        if self.values is None:
+            return value != ""
+        return (value in self.values) != self.negate
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPath:
+    text: str
+    tag: str
+    filters: tuple[Filter, ...]
+    element: int | None
+    component: int | None
+
+    def matches(self, seg: Segment) -> bool:
+        return seg.tag == self.tag and all(f.test(seg) for f in self.filters)
+
+    def segments(self, scope: Scope) -> list[Segment]:
+        found = scope.by_tag(self.tag)
+        if self.filters:
+            return [s for s in found if all(f.test(s) for f in self.filters)]
+        return found
+
+    def value_of(self, seg: Segment) -> str:
+        if self.element is None:
+            return seg.tag
+        return seg.get(self.element, self.component)
+
+    def first(self, scope: Scope) -> tuple[str, Segment] | None:
+        """The first non-empty value and the segment it came from."""
+        for seg in scope.by_tag(self.tag):
+            if self.filters and not all(f.test(seg) for f in self.filters):
+                continue
+            value = self.value_of(seg)
+            if value != "":
+                return value, seg
+        return None
+
+
+def parse_path(text: str) -> SegmentPath:
+    m = _PATH.match(text.strip())
+    if not m:
+        raise PathError(f"'{text}' is not a segment path (expected TAG, TAG/E, TAG/E.C or TAG[E.C=V]/E.C)")
+    filters = []
+    if m.group("filters") is not None:
+        for part in m.group("filters").split(","):
+            f = _FILTER.match(part)
+            if not f:
+                raise PathError(f"'{part}' in '{text}' is not a filter (expected E.C=V, E.C!=V or E.C)")
+            element, component = _position(f.group("pos"))
+            op = f.group("op")
+            values = frozenset(v.strip() for v in f.group("values").split("|")) if op else None
+            filters.append(Filter(element, component, values, op == "!="))
+    element = component = None
+    if m.group("pos"):
+        element, component = _position(m.group("pos"))
+    return SegmentPath(text, m.group("tag"), tuple(filters), element, component)
+
+
+class Scope:
+    """The segments a rule looks at, with a lazily built index by tag."""
+
+    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl")
+
+    def __init__(self, segments: list[Segment], *, message: Message | None = None, root: Scope | None = None,
+                 hl_id: str | None = None, node=None) -> None:
+        self.segments = segments
+        self._index: dict[str, list[Segment]] | None = None
+        self.message = message if message is not None else (root.message if root is not None else None)
+        self.root = root if root is not None else self
+        self.hl_id = hl_id
+        self.node = node  # XML: the context element
+        self._hl = None
+
+    def by_tag(self, tag: str) -> list[Segment]:
+        index = self._index
+        if index is None:
+            index = {}
+            for seg in self.segments:
+                bucket = index.get(seg.tag)
+                if bucket is None:
+                    index[seg.tag] = [seg]
+                else:
+                    bucket.append(seg)
+            self._index = index
+        return index.get(tag, ())  # type: ignore[return-value]
+
+    def child(self, segments: list[Segment], hl_id: str | None = None) -> Scope:
+        return Scope(segments, root=self.root, hl_id=hl_id if hl_id is not None else self.hl_id)
+
+    # -- segment groups ----------------------------------------------------
+    def groups(self, trigger: SegmentPath, until: frozenset[str]) -> list[Scope]:
+        """One scope per segment matching ``trigger``, up to the next trigger
+        tag or a tag in ``until`` (exclusive)."""
+        out: list[Scope] = []
+        current: list[Segment] | None = None
+        tag = trigger.tag
+        for seg in self.segments:
+            if seg.tag == tag:
+                if current is not None:
+                    out.append(self.child(current))
+                current = [seg] if trigger.matches(seg) else None
+            elif current is not None:
+                if seg.tag in until:
+                    out.append(self.child(current))
+                    current = None
+                else:
+                    current.append(seg)
+        if current is not None:
+            out.append(self.child(current))
+        return out
+
+    # -- X12 HL hierarchy ---------------------------------------------------
+    def hl_levels(self, level: str) -> list[Scope]:
+        """Scopes of the HL loops with HL03 == level that descend from this
+        scope's HL (or all of them at message level), in document order."""
+        root = self.root
+        if root._hl is None:
+            root._hl = _hl_table(root.segments)
+        loops, parents = root._hl
+        out = []
+        for hl_id, (code, segments) in loops.items():
+            if code != level:
+                continue
+            if self.hl_id is not None and not _descends(hl_id, self.hl_id, parents):
+                continue
+            out.append(self.child(segments, hl_id=hl_id))
+        return out
+
+
+def _hl_table(segments: list[Segment]) -> tuple[dict, dict]:
+    loops: dict[str, tuple[str, list[Segment]]] = {}
+    parents: dict[str, str] = {}
+    current: list[Segment] | None = None
+    for seg in segments:
+        if seg.tag == "HL":
+            hl_id = seg.get(1)
+            current = [seg]
+            loops[hl_id] = (seg.get(3), current)
+            if seg.get(2):
+                parents[hl_id] = seg.get(2)
+        elif seg.tag in ("SE", "CTT"):
+            current = None
+        elif current is not None:
+            current.append(seg)
+    return loops, parents
+
+
+def _descends(hl_id: str, ancestor: str, parents: dict[str, str]) -> bool:
+    seen = 0
+    parent = parents.get(hl_id)
+    while parent is not None and seen < 1000:
+        if parent == ancestor:
+            return True
+        parent = parents.get(parent)
+        seen += 1
+    return False
