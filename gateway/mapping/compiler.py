@@ -233,6 +233,8 @@ class Compiler:
             if codes is None:
                 self.error(key, name, f"code list '{rule.codes}' is not defined under code_lists")
                 return None
+        if rule.value is not None and rule.map is None and rule.codes is None:
+            self.constant(rule.value, conv, key, name)  # a constant that cannot convert is a load error
         default = _MISSING
         if "default" in rule.model_fields_set:
             default = self.constant(rule.default, conv, key, name)

@@ -7,6 +7,9 @@
     TAG[1=BY|SU,2!=]/3        filters: = one of several values, != not, a bare
                               position means "present and not empty"
 
+A leading ``/`` reads from the whole message even inside a group:
+``/BGM/2`` in a line's rule is the order number of the message.
+
 Examples: ``BGM/2`` (order number), ``DTM[1.1=137]/1.2`` (document date),
 ``NAD[1=BY]/2.1`` (buyer id), ``REF[1=CN]/2`` (X12 tracking number).
 
@@ -60,12 +63,13 @@ class SegmentPath:
     filters: tuple[Filter, ...]
     element: int | None
     component: int | None
+    absolute: bool = False  # "/TAG...": from the message, not the current group
 
     def matches(self, seg: Segment) -> bool:
         return seg.tag == self.tag and all(f.test(seg) for f in self.filters)
 
     def segments(self, scope: Scope) -> list[Segment]:
-        found = scope.by_tag(self.tag)
+        found = (scope.root if self.absolute else scope).by_tag(self.tag)
         if self.filters:
             return [s for s in found if all(f.test(s) for f in self.filters)]
         return found
@@ -77,7 +81,7 @@ class SegmentPath:
 
     def first(self, scope: Scope) -> tuple[str, Segment] | None:
         """The first non-empty value and the segment it came from."""
-        for seg in scope.by_tag(self.tag):
+        for seg in (scope.root if self.absolute else scope).by_tag(self.tag):
             if self.filters and not all(f.test(seg) for f in self.filters):
                 continue
             value = self.value_of(seg)
@@ -87,7 +91,9 @@ class SegmentPath:
 
 
 def parse_path(text: str) -> SegmentPath:
-    m = _PATH.match(text.strip())
+    body = text.strip()
+    absolute = body.startswith("/")
+    m = _PATH.match(body[1:] if absolute else body)
     if not m:
         raise PathError(f"'{text}' is not a segment path (expected TAG, TAG/E, TAG/E.C or TAG[E.C=V]/E.C)")
     filters = []
@@ -103,7 +109,7 @@ def parse_path(text: str) -> SegmentPath:
     element = component = None
     if m.group("pos"):
         element, component = _position(m.group("pos"))
-    return SegmentPath(text, m.group("tag"), tuple(filters), element, component)
+    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute)
 
 
 class Scope:

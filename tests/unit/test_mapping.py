@@ -1,0 +1,322 @@
+"""The mapping language: paths, conversions, load-time checks and the engine."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigError, MappingError
+from gateway.mapping import convert
+from gateway.mapping.engine import Mapper, default_topic
+from gateway.mapping.loader import check_partners, load_partners, partner_from
+from gateway.mapping.paths import PathError, Scope, parse_path
+from gateway.mapping.targets import load_targets
+from gateway.model import Segment
+from gateway.syntax import parse
+from gateway.yamlconf import loads
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = load_targets(ROOT / "schemas")
+RECEIVED = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+def seg(tag: str, *elements) -> Segment:
+    return Segment(tag, [list(e) if isinstance(e, tuple) else e for e in elements])
+
+
+# -- paths --------------------------------------------------------------------
+
+
+def test_path_grammar():
+    p = parse_path("DTM[1.1=137|2,2!=X,3]/1.2")
+    assert (p.tag, p.element, p.component) == ("DTM", 1, 2)
+    scope = Scope([
+        seg("DTM", ("137", "20260101", "102")),  # no element 3: the bare filter fails
+        seg("DTM", ("2", "20260202", "102"), "X", "y"),  # 2!=X fails
+        seg("DTM", ("2", "20260303", "102"), "Y", "y"),
+    ])
+    assert p.first(scope)[0] == "20260303"
+    for bad in ("dtm/1", "DTM[1.1=137/1", "DTM/x", "DTM[a=b]/1"):
+        with pytest.raises(PathError):
+            parse_path(bad)
+
+
+def test_groups_end_at_the_next_trigger_or_until():
+    scope = Scope([seg("BGM", "1"), seg("LIN", "1"), seg("QTY", ("21", "5")), seg("LIN", "2"),
+                   seg("QTY", ("21", "7")), seg("UNS", "S"), seg("QTY", ("21", "99"))])
+    groups = scope.groups(parse_path("LIN"), frozenset({"UNS"}))
+    assert [[s.tag for s in g.segments] for g in groups] == [["LIN", "QTY"], ["LIN", "QTY"]]
+    assert parse_path("QTY/1.2").first(groups[1])[0] == "7"
+
+
+def test_hl_levels_follow_parent_pointers():
+    segments = [seg("HL", "1", "", "S"), seg("TD5", "", "2", "UPSN"), seg("HL", "2", "1", "O"),
+                seg("PRF", "PO-1"), seg("HL", "3", "2", "P"), seg("MAN", "GM", "0001"),
+                seg("HL", "4", "3", "I"), seg("LIN", "", "VP", "A"), seg("HL", "5", "2", "P"),
+                seg("MAN", "GM", "0002"), seg("HL", "6", "5", "I"), seg("LIN", "", "VP", "B"), seg("CTT", "6")]
+    root = Scope(segments)
+    packs = root.hl_levels("P")
+    assert [parse_path("MAN/2").first(p)[0] for p in packs] == ["0001", "0002"]
+    assert [parse_path("LIN/3").first(i)[0] for i in packs[1].hl_levels("I")] == ["B"]
+    assert len(root.hl_levels("O")[0].hl_levels("I")) == 2  # descendants, not only children
+
+
+# -- conversions ----------------------------------------------------------------
+
+
+def test_dates_and_times():
+    assert convert.to_date("20261120", "102") == date(2026, 11, 20)
+    assert convert.to_date("261120", None) == date(2026, 11, 20)
+    assert convert.to_date("2026-11-20", "iso") == date(2026, 11, 20)
+    assert convert.to_date("20261120-20261130", "718") == date(2026, 11, 20)
+    ts = convert.to_datetime("202611201405", "203", "Europe/Brussels")
+    assert ts == datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
+    assert convert.to_datetime("20261123", "CCYYMMDD", None, "101230") == datetime(2026, 11, 23, 10, 12, 30,
+                                                                                    tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="not a valid date"):
+        convert.to_date("20261350", "102")
+
+
+def test_decimals():
+    assert convert.to_decimal("24,5", scale=4, precision=18, decimal_mark=",") == Decimal("24.5000")
+    assert convert.to_decimal("83400", scale=2, precision=18, implied=2) == Decimal("834.00")
+    assert convert.to_decimal("1.005", scale=2, precision=18) == Decimal("1.00")  # banker's rounding
+    with pytest.raises(ValueError, match="not a number"):
+        convert.to_decimal("12a", scale=2, precision=18)
+    with pytest.raises(ValueError, match="more than 4 digits"):
+        convert.to_decimal("123.45", scale=2, precision=4)
+
+
+# -- load-time checks -------------------------------------------------------------
+
+HEAD = """partner: p1
+identity:
+  edifact: {sender: "S1"}
+"""
+
+
+def problems(text: str) -> list[str]:
+    errors: list[str] = []
+    partner_from(loads(HEAD + text, "p1.yaml"), TARGETS, errors)
+    return errors
+
+
+def order_route(fields: str, match: str = "{syntax: edifact, message: ORDERS}") -> str:
+    return f"""inbound:
+  - match: {match}
+    event: OrderCreated
+    fields:
+      order_number: BGM/2
+      buyer:
+        fields: {{id: "NAD[1=BY]/2.1"}}
+      lines:
+        each: {{group: LIN}}
+        fields:
+          line_number: LIN/1
+          quantity: QTY/1.2
+{fields}"""
+
+
+def test_a_good_route_has_no_problems():
+    assert problems(order_route("")) == []
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ("      order_nr: BGM/2\n", "p1.yaml:16: inbound[0].fields.order_nr: field 'order_nr': is not a field"),
+        ("      currency: {path: CUX/1.2, format: '102'}\n", "'format' is for date and timestamp fields"),
+        ("      order_date: {path: DTM/1.2, format: '999'}\n", "unknown format '999'"),
+        ("      notes: {path: FTX/4, codes: nope}\n", "code list 'nope' is not defined"),
+        ("      notes: {xpath: 'cbc:Note'}\n", "'xpath' is for XML routes"),
+        ("      notes: 'BGM[1=/2'\n", "is not a segment path"),
+        ("      notes: BGM\n", "names a segment, not a value"),
+        ("      order_date: {value: not-a-date}\n", "constant 'not-a-date'"),
+        ("      event_id: BGM/2\n", "is filled by the gateway"),
+        ("      supplier: BGM/2\n", "is a record"),
+        ("      notes: {path: FTX/4, value: x}\n", "give one of path, xpath, value, concat"),
+        ("      notes: {each: {group: LIN}, path: FTX/4}\n", "not a record or array"),
+    ],
+)
+def test_each_problem_names_file_line_and_field(fields, expected):
+    found = problems(order_route(fields))
+    assert len(found) == 1, found
+    assert expected in found[0]
+    assert found[0].startswith("p1.yaml:")
+
+
+def test_required_fields_without_rules_and_enum_maps():
+    text = """inbound:
+  - match: {syntax: edifact, message: ORDRSP}
+    event: OrderResponded
+    key: response_date
+    fields:
+      status: {path: BGM/3, map: {"29": ACCEPTED, "4": MAYBE}}
+"""
+    found = problems(text)
+    assert any("order_number (string) is required but has no rule" in f for f in found)
+    assert any("lines (array of record) is required" in f for f in found)
+    assert any("maps to MAYBE, which status does not allow" in f for f in found)
+    assert any("key 'response_date' must be a top-level string field" in f for f in found)
+
+
+def test_shape_errors_do_not_hide_other_routes():
+    text = order_route("      order_nr: BGM/2\n") + """  - match: {syntax: edifact, message: X}
+    event: OrderCreated
+    extra: 1
+    fields: {}
+  - match: {syntax: edifact, message: Y}
+    event: NoSuchEvent
+    fields: {}
+"""
+    found = problems(text)
+    assert any("inbound[1].extra: unknown key" in f for f in found)
+    assert any("order_nr" in f for f in found)
+    assert any("unknown event type 'NoSuchEvent'" in f for f in found)
+
+
+def test_yaml_syntax_errors_and_duplicates(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text(HEAD + "inbound: [\n")
+    (tmp_path / "b.yaml").write_text(HEAD)
+    (tmp_path / "c.yaml").write_text(HEAD)
+    found = check_partners(tmp_path, TARGETS)
+    assert any(f.startswith(f"{tmp_path / 'a.yaml'}:5: invalid YAML") for f in found)
+    assert any("partner 'p1' is also defined in" in f for f in found)
+    with pytest.raises(ConfigError, match="problem"):
+        load_partners(tmp_path, TARGETS)
+
+
+def test_the_shipped_partner_files_are_valid():
+    assert check_partners(ROOT / "mappings", TARGETS) == []
+
+
+# -- the engine -----------------------------------------------------------------
+
+ORDERS = (
+    b"UNA:+,? 'UNB+UNOC:3+S1:14+R+261120:0930+IC1'UNH+M1+ORDERS:D:96A:UN'BGM+220+PO-1+9'"
+    b"DTM+137:202611201405:203'NAD+BY+123::9'LIN+1++111:EN'QTY+21:2,5'LIN+2++222:EN'QTY+21:4'"
+    b"UNS+S'UNT+10+M1'UNZ+1+IC1'"
+)
+
+
+def engine_for(text: str):
+    errors: list[str] = []
+    partner = partner_from(loads(HEAD + text, "p1.yaml"), TARGETS, errors)
+    assert errors == []
+    return partner, Mapper()
+
+
+def map_one(data: bytes, text: str):
+    partner, mapper = engine_for(text)
+    [ic] = parse(data)
+    return [e for m in ic.messages for e in mapper.map(m, partner, received_at=RECEIVED, transport="http",
+                                                        receipt_id="r1")]
+
+
+def test_events_are_built_with_envelope_and_deterministic_ids():
+    text = order_route("      occurred_at: DTM[1.1=137]/1.2\n")
+    [event] = map_one(ORDERS, text)
+    again = map_one(ORDERS, text)[0]
+    r = event.record
+    assert r["event_id"] == again.record["event_id"]
+    assert (r["event_type"], r["partner_id"], r["received_at"]) == ("OrderCreated", "p1", RECEIVED)
+    assert r["occurred_at"] == datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)  # format 203 from the DTM
+    assert r["source"]["interchange_ref"] == "IC1" and r["source"]["receipt_id"] == "r1"
+    assert [line["quantity"] for line in r["lines"]] == [Decimal("2.5000"), Decimal("4.0000")]  # UNA comma
+    assert event.topic == "edigw.order-created" == default_topic("OrderCreated")
+    assert r["supplier"] is None and r["notes"] is None
+
+
+def test_required_value_missing_names_the_field_and_place():
+    data = ORDERS.replace(b"BGM+220+PO-1+9'", b"BGM+220'")
+    with pytest.raises(MappingError) as info:
+        map_one(data, order_route(""))
+    issue = info.value.issue
+    assert issue.code == "MAPPING_REQUIRED_MISSING" and "order_number" in issue.text
+    assert issue.location.tag == "UNH"
+
+
+def test_invalid_value_names_the_segment():
+    data = ORDERS.replace(b"QTY+21:4'", b"QTY+21:4x'")
+    with pytest.raises(MappingError) as info:
+        map_one(data, order_route(""))
+    assert info.value.issue.code == "MAPPING_VALUE_INVALID"
+    assert info.value.issue.location.tag == "QTY" and "'4x' is not a number" in info.value.issue.text
+
+
+def test_unknown_partner_and_missing_route():
+    partner, mapper = engine_for(order_route(""))
+    from gateway.mapping.loader import Partners
+
+    [ic] = parse(ORDERS.replace(b"S1:14", b"S2:14"))
+    with pytest.raises(MappingError) as info:
+        Partners([partner]).identify(ic)
+    assert info.value.issue.code == "PARTNER_UNKNOWN" and "S2" in info.value.issue.text
+    [ic] = parse(ORDERS.replace(b"ORDERS:D", b"ORDRSP:D"))
+    with pytest.raises(MappingError) as info:
+        mapper.map(ic.messages[0], partner, received_at=RECEIVED)
+    assert info.value.issue.code == "ROUTE_MISSING"
+
+
+def test_conditions_concat_constants_and_route_each():
+    text = """inbound:
+  - match: {syntax: edifact, message: ORDERS}
+    event: ParcelScanned
+    each: {group: LIN}
+    when: {path: BGM/1, in: ["220", "221"]}
+    fields:
+      tracking_number: {concat: [/BGM/2, LIN/1], separator: "-"}
+      status_code: {value: IN_TRANSIT}
+      status_description: {path: LIN/3.1, when: {path: LIN/1, equals: "2"}, default: none}
+      scanned_at: {path: DTM/1.2, default: "2026-01-01T00:00:00Z", format: iso}
+"""
+    events = map_one(ORDERS, text)
+    assert [e.record["tracking_number"] for e in events] == ["PO-1-1", "PO-1-2"]
+    assert [e.record["status_description"] for e in events] == ["none", "222"]
+    assert len({e.record["event_id"] for e in events}) == 2
+    # DTM is outside the LIN groups: the default applies
+    assert events[0].record["scanned_at"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert map_one(ORDERS.replace(b"BGM+220", b"BGM+105"), text) == []
+
+
+def test_xml_routes_use_xpath():
+    head = """partner: p1
+identity:
+  xml: {xpath: "cac:BuyerCustomerParty/cac:Party/cbc:EndpointID", equals: "5412345000013"}
+"""
+    text = """inbound:
+  - match: {syntax: xml, message: Order, version: "2.1"}
+    event: OrderCreated
+    key: order_number
+    fields:
+      order_number: cbc:ID
+      order_date: cbc:IssueDate
+      currency: cbc:DocumentCurrencyCode
+      buyer:
+        fields:
+          id: cac:BuyerCustomerParty/cac:Party/cbc:EndpointID
+          id_scheme: {xpath: "cac:BuyerCustomerParty/cac:Party/cbc:EndpointID/@schemeID", map: {"0088": GLN}}
+          name: cac:BuyerCustomerParty/cac:Party/cac:PartyName/cbc:Name
+      lines:
+        each: {xpath: "cac:OrderLine/cac:LineItem"}
+        fields:
+          line_number: cbc:ID
+          quantity: cbc:Quantity
+          unit: cbc:Quantity/@unitCode
+          gtin: cac:Item/cac:StandardItemIdentification/cbc:ID
+"""
+    errors: list[str] = []
+    partner = partner_from(loads(head + text, "p1.yaml"), TARGETS, errors)
+    assert errors == []
+    from gateway.mapping.loader import Partners
+
+    [ic] = parse((ROOT / "samples/xml/ubl21_order.xml").read_bytes())
+    assert Partners([partner]).identify(ic, ic.messages[0]) is partner
+    [event] = Mapper().map(ic.messages[0], partner, received_at=RECEIVED)
+    r = event.record
+    assert (r["order_number"], r["order_date"], r["currency"]) == ("UBL-7741", date(2026, 11, 20), "EUR")
+    assert r["buyer"] == {"id": "5412345000013", "id_scheme": "GLN", "name": "Brasserie du Parc", "address": None}
+    assert r["lines"][0]["unit"] == "C62" and r["lines"][0]["quantity"] == Decimal("12.0000")
