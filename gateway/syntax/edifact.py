@@ -32,9 +32,11 @@ message references, malformed tags and truncated UNB/UNH.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime, timezone
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Union
 
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
@@ -64,9 +66,12 @@ CHARSETS: dict[str, str] = {
 }
 CODEC_TO_CHARSET = {"ascii": "UNOB", "latin-1": "UNOC", "utf-8": "UNOY"}
 
+Encoding = Union[str, Callable[[Interchange], "str | None"], None]
+
 DEFAULT = Delimiters(segment="'", element="+", component=":", repetition=None, release="?", decimal=".")
 SERVICE_TAGS = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
 _WS = b" \t\r\n"
+_C1 = re.compile(rb"[\x80-\x9f]")
 _LEADING_WS = (b" ", b"\t", b"\r", b"\n")
 
 
@@ -146,11 +151,11 @@ def delimiters_from_una(una: bytes) -> Delimiters:
 class _Tokenizer:
     """Cuts a byte stream into decoded segments; knows UNA and UNB's charset."""
 
-    def __init__(self, source: Source, encoding: str | None) -> None:
+    def __init__(self, source: Source, encoding: Encoding) -> None:
         self.chunks = chunks(source)
-        self.override = encoding
-        self.codec = encoding or "ascii"
-        self.strict_ascii = encoding is None  # declared ASCII sets get fallback decoding
+        self.resolver = encoding if callable(encoding) else None
+        self.override = encoding if isinstance(encoding, str) else None  # the codec in force, when forced
+        self.codec = self.override or "ascii"
         self.delims = DEFAULT
         self.una_seen = False
         self.decode_issues: list[Issue] = []
@@ -165,9 +170,16 @@ class _Tokenizer:
         self.strip_breaks = delims.segment not in "\r\n"
         self._segment = self._segment_maker()
 
-    def set_charset(self, syntax_id: str) -> str | None:
-        """Switch decoding to the UNB's character set; the codec, or None if unknown."""
+    def set_charset(self, syntax_id: str, interchange: Interchange) -> str | None:
+        """Switch decoding to the UNB's character set (or the partner's
+        override); the codec, or None if the syntax identifier is unknown."""
+        if self.resolver is not None:
+            self.override = self.resolver(interchange)
+            if not self.override:
+                self.override = None
         if self.override:
+            self.codec = self.override
+            self._segment = self._segment_maker()
             return self.override
         codec = CHARSETS.get(syntax_id)
         self.codec = codec or "utf-8"
@@ -327,6 +339,16 @@ class _Tokenizer:
         yield from source
         yield None
 
+    def _c1(self, raw: bytes, index: int, line: int, offset: int) -> None:
+        found = _C1.search(raw)
+        if found is not None:
+            self.decode_issues.append(Issue(
+                "INVALID_CHARACTER",
+                f"byte 0x{found.group()[0]:02X} is a control character in {self.codec}; the partner probably "
+                "sends Windows-1252 (set encoding: cp1252 in its partner file)",
+                Location(offset=offset + found.start(), line=line, segment=index, tag=raw[:3].decode("latin-1")),
+            ))
+
     def _decode(self, raw: bytes, index: int, line: int, offset: int) -> str:
         try:
             return raw.decode(self.codec)
@@ -362,12 +384,18 @@ class _Tokenizer:
         el, comp, rep, rel = d.element, d.component, d.repetition, d.release
         decode = self._decode
         codec = self.codec
+        # ISO 8859 parts have C1 control characters at 0x80-0x9F, which no one
+        # means: such bytes are almost always Windows-1252 sent under UNOC.
+        watch_c1 = self.override is None and codec.startswith(("latin-1", "iso8859"))
+        c1 = self._c1
 
         def make(raw: bytes, index: int, line: int, offset: int) -> Segment:
             try:
                 text = raw.decode(codec)
             except UnicodeDecodeError:
                 text = decode(raw, index, line, offset)
+            if watch_c1 and not raw.isascii():
+                c1(raw, index, line, offset)
             if rel and rel in text:
                 text, restore = _protect(text, d)
                 if restore is None:
@@ -625,7 +653,6 @@ class _Envelope:
         s001 = seg[1]
         syntax_id = seg.get(1, 1)
         version = seg.get(1, 2)
-        codec = tokens.set_charset(syntax_id)
         sender, recipient, ref = seg.get(2, 1), seg.get(3, 1), seg.get(5)
         ic = Interchange(
             syntax="edifact",
@@ -639,11 +666,12 @@ class _Envelope:
             time=seg.get(4, 2),
             syntax_id=syntax_id,
             syntax_version=version,
-            charset=codec or tokens.codec,
             test=seg.get(11) == "1",
             ack_requested=seg.get(9) == "1",
             offset=seg.offset,
         )
+        codec = tokens.set_charset(syntax_id, ic)
+        ic.charset = codec or tokens.codec
         if not tokens.una_seen and version == "4" and tokens.delims.repetition is None:
             tokens._set(Delimiters("'", "+", ":", "*", "?", "."))
         ic.delimiters = tokens.delims
@@ -790,8 +818,14 @@ class _Envelope:
         yield msg
 
 
-def read(source: Source, *, encoding: str | None = None, keep: bool = False) -> Iterator[Message | Interchange]:
-    """Read EDIFACT interchanges from ``source`` (see :mod:`gateway.syntax`)."""
+def read(source: Source, *, encoding: Encoding = None, keep: bool = False) -> Iterator[Message | Interchange]:
+    """Read EDIFACT interchanges from ``source`` (see :mod:`gateway.syntax`).
+
+    ``encoding`` replaces the declared character set: a codec name for the
+    whole input, or a function of each interchange (its UNB already read)
+    returning a codec or None, so a partner's override applies to the
+    partner's interchanges only.
+    """
     return _Envelope(_Tokenizer(source, encoding), keep).run()
 
 

@@ -346,3 +346,26 @@ def test_round_trip_of_a_read_interchange():
     again = one(edifact.write(first))
     assert [s.to_json() for s in again.messages[0].segments] == [s.to_json() for s in first.messages[0].segments]
     assert again.ok
+
+
+def test_encoding_chosen_per_interchange_by_a_function():
+    win = BASIC.replace(b"PO1", "“q”".encode("cp1252"))
+    other = BASIC.replace(b"SENDER", b"OTHER").replace(b"PO1", "“q”".encode("cp1252"))
+    chosen = []
+
+    def per_sender(ic: Interchange) -> str | None:
+        chosen.append(ic.sender)
+        return "cp1252" if ic.sender == "SENDER" else None
+
+    ics, msgs = read_all(win + other, encoding=per_sender)
+    assert chosen == ["SENDER", "OTHER"]
+    assert msgs[0].segments[1].get(2) == "“q”" and ics[0].charset == "cp1252"
+    assert msgs[1].segments[1].get(2) != "“q”" and ics[1].charset == "latin-1"
+
+
+def test_windows_1252_bytes_under_unoc_are_flagged():
+    data = BASIC.replace(b"PO1", "“q”".encode("cp1252"))
+    [issue] = one(data).all_issues()
+    assert issue.code == "INVALID_CHARACTER" and "Windows-1252" in issue.text and not issue.is_error
+    assert issue.location.tag == "BGM"
+    assert one(data, encoding="cp1252").all_issues() == []
