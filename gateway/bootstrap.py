@@ -1,59 +1,82 @@
 """The composition root: the one place that builds concrete classes.
 
 Everything else receives what it needs as arguments; nothing in the package
-does I/O at import time. Later channels (HTTP, SFTP, AS2), the state store and
-the Kafka sink are wired here too.
+does I/O at import time. Channels (HTTP, SFTP, AS2) and the state store are
+wired here too as they arrive.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
-from gateway.errors import GatewayError
-from gateway.model import Interchange, Message
-from gateway.syntax import read
+from gateway.config import GatewayConfig
+from gateway.events import Encoder, RegistryEncoder, SchemaSet, SingleObjectEncoder
+from gateway.mapping.engine import Mapper, default_topic
+from gateway.mapping.loader import Partners, load_partners
+from gateway.mapping.targets import load_targets
+from gateway.pipeline import Pipeline
+from gateway.sinks.base import Sink
+from gateway.sinks.memory import MemorySink
 
 log = structlog.get_logger("gateway")
 
 
 @dataclass
-class Gateway:
-    """What ``edigw run`` starts. For now: the syntax layer over a folder of documents."""
+class Parts:
+    """What the commands need, built from one configuration."""
 
-    samples: Path
+    config: GatewayConfig
+    schemas: SchemaSet
+    partners: Partners
+    encoder: Encoder
+    sink: Sink
+    pipeline: Pipeline
+    closers: list = field(default_factory=list)
 
-    def run(self) -> int:
-        files = sorted(p for p in self.samples.rglob("*") if p.is_file() and p.suffix in {".edi", ".x12", ".xml"})
-        log.info("gateway starting", samples=str(self.samples), documents=len(files))
-        failed = 0
-        for path in files:
-            failed += not self.read_one(path)
-        log.info("gateway done", documents=len(files), with_errors=failed)
-        return 0
-
-    def read_one(self, path: Path) -> bool:
-        """Read one document message by message, logging a line per message and interchange."""
-        try:
-            with path.open("rb") as stream:
-                ok = True
-                for item in read(stream):
-                    if isinstance(item, Message):
-                        log.info("message read", file=path.name, type=item.type, ref=item.ref,
-                                 version=item.version, segments=len(item.segments))
-                    elif isinstance(item, Interchange):
-                        issues = item.all_issues()
-                        ok = ok and item.ok
-                        log.info("interchange read", file=path.name, syntax=item.syntax, sender=item.sender,
-                                 recipient=item.recipient, control_ref=item.control_ref,
-                                 messages=item.message_count, issues=[str(i) for i in issues])
-                return ok
-        except GatewayError as exc:
-            log.error("document rejected", file=path.name, error=str(exc))
-            return False
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
 
 
-def build(samples: Path) -> Gateway:
-    return Gateway(samples=samples)
+def load_mappings(config: GatewayConfig) -> tuple[SchemaSet, Partners]:
+    """Schemas and partner files; :class:`ConfigError` lists every problem."""
+    schemas = SchemaSet.load(config.schemas)
+    partners = load_partners(config.mappings, load_targets(config.schemas))
+    return schemas, partners
+
+
+def build_encoder(config: GatewayConfig, schemas: SchemaSet) -> Encoder:
+    if config.kafka.schema_registry:
+        return RegistryEncoder(schemas, config.kafka.schema_registry)
+    return SingleObjectEncoder(schemas)
+
+
+def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers: str | None = None) -> Parts:
+    """Wire the inbound side. ``sink`` replaces Kafka (``edigw map`` uses a
+    MemorySink); ``bootstrap_servers`` replaces the configured brokers (the
+    embedded broker's address)."""
+    schemas, partners = load_mappings(config)
+    encoder = build_encoder(config, schemas)
+    closers = []
+    if sink is None:
+        servers = bootstrap_servers or config.kafka.bootstrap_servers
+        if servers:
+            from gateway.sinks.kafka import KafkaSink
+
+            sink = KafkaSink(servers, encoder, client_id=config.kafka.client_id, extra_config=config.kafka.extra,
+                             timeout=config.kafka.publish_timeout)
+        else:
+            sink = MemorySink(encoder)
+        closers.append(sink.close)
+    topics = config.kafka.topics
+    mapper = Mapper(topic_for=lambda event_type: topics.get(event_type) or default_topic(event_type))
+    pipeline = Pipeline(partners, schemas, sink, mapper=mapper, dead_letter_topic=config.kafka.dead_letter_topic,
+                        batch_size=config.batch_size)
+    return Parts(config, schemas, partners, encoder, sink, pipeline, closers)
+
+
+def samples_dir() -> Path:
+    return Path("samples")

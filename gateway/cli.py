@@ -91,16 +91,137 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace):
+    from gateway.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if getattr(args, "mappings", None):
+        config.mappings = Path(args.mappings)
+    if getattr(args, "schemas", None):
+        config.schemas = Path(args.schemas)
+    return config
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gateway.mapping.loader import check_partners
+    from gateway.mapping.targets import load_targets
+
+    config = _config(args)
+    targets = load_targets(config.schemas)
+    problems = check_partners(config.mappings, targets, keep := [])
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        print(f"edigw: {len(problems)} problem(s) in {config.mappings}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{len(keep)} partner file(s) in {config.mappings} are valid: "
+          + ", ".join(f"{p.id} ({len(p.routes)} route(s))" for p in keep))
+    return EXIT_OK
+
+
+def _received_at(text: str | None):
+    from datetime import datetime, timezone
+
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--received-at {text!r} is not an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _document(args: argparse.Namespace, stream: BinaryIO, transport: str):
+    from gateway.pipeline import Document
+
+    return Document(stream, received_at=_received_at(args.received_at), transport=transport,
+                    receipt_id=args.receipt_id)
+
+
+def event_json(schemas, event) -> dict:
+    return {"topic": event.topic, "key": event.key, "event_type": event.event_type,
+            "event": schemas.to_json(event.event_type, event.record)}
+
+
+def _report_dead_letters(outcome, name: str) -> int:
+    for dead in outcome.dead_letters:
+        r = dead.record
+        print(f"edigw: {name}: {r['stage']}: {r['reason_code']}: {r['error']} at {r['position']}", file=sys.stderr)
+    return EXIT_INVALID if outcome.dead_letters else EXIT_OK
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from gateway.bootstrap import build
+    from gateway.sinks.memory import MemorySink
+
+    parts = build(_config(args), sink=MemorySink())
+    if args.partner:
+        partner = parts.partners.get(args.partner)
+        if partner is None:
+            raise CliError(f"no partner '{args.partner}' in {parts.config.mappings} "
+                           f"(partners: {', '.join(p.id for p in parts.partners.all)})")
+        parts.pipeline.stages[1] = lambda unit: setattr(unit, "partner", partner)
+    stream, name = _open(args.file)
+    with stream:
+        outcome = parts.pipeline.process(_document(args, stream, "file"))
+    print(json.dumps([event_json(parts.schemas, e) for e in outcome.events], ensure_ascii=False, indent=1))
+    return _report_dead_letters(outcome, name)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
     from gateway.bootstrap import build
 
-    gateway = build(samples=Path(args.samples))
-    return gateway.run()
+    config = _config(args)
+    if not config.kafka.bootstrap_servers:
+        raise CliError("no Kafka to publish to: set kafka.bootstrap_servers in the config file "
+                       "or EDIGW_KAFKA_BOOTSTRAP_SERVERS")
+    parts = build(config)
+    try:
+        for path in args.files:
+            stream, name = _open(path)
+            with stream:
+                outcome = parts.pipeline.process(_document(args, stream, "file"))
+            topics = sorted({e.topic for e in outcome.events})
+            print(f"{name}: {outcome.messages} message(s), {len(outcome.events)} event(s) published to "
+                  f"{', '.join(topics) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
+            status = _report_dead_letters(outcome, name)
+    finally:
+        parts.close()
+    return status
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from gateway.bootstrap import build_encoder
+    from gateway.events import SchemaSet
+    from gateway.events.tail import tail
+
+    config = _config(args)
+    servers = args.bootstrap_servers or config.kafka.bootstrap_servers
+    if not servers:
+        raise CliError("no Kafka to read from: give --bootstrap-servers or set kafka.bootstrap_servers")
+    schemas = SchemaSet.load(config.schemas)
+    encoder = build_encoder(config, schemas)
+    for topic, key, event_type, record, headers in tail(servers, args.topic, encoder, from_beginning=args.from_beginning,
+                                                       max_events=args.max, idle_timeout=args.timeout):
+        print(json.dumps({"topic": topic, "key": key, "event_type": event_type, "headers": headers,
+                          "event": schemas.to_json(event_type, record)}, ensure_ascii=False), flush=True)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.service import run
+
+    return run(_config(args), inbox=Path(args.inbox))
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="edigw", description="EDI event gateway")
     sub = top.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="gateway.yaml (default: $EDIGW_CONFIG, else built-in defaults)")
+        p.add_argument("--mappings", help="folder of partner files (default: mappings)")
+        p.add_argument("--schemas", help="folder of Avro schemas (default: schemas)")
 
     p = sub.add_parser("parse", help="read an EDIFACT, X12 or XML document and print its structure")
     p.add_argument("file", help="the document, or - for standard input")
@@ -109,8 +230,39 @@ def parser() -> argparse.ArgumentParser:
                    "(for partners who declare UNOC and send Windows-1252, say: cp1252)")
     p.set_defaults(func=cmd_parse)
 
-    r = sub.add_parser("run", help="run the gateway on its embedded default")
-    r.add_argument("--samples", default="samples", help="folder of documents to read at start-up")
+    c = sub.add_parser("check", help="validate every partner file against the Avro schemas")
+    common(c)
+    c.set_defaults(func=cmd_check)
+
+    m = sub.add_parser("map", help="print the events a document becomes, without publishing")
+    m.add_argument("file", help="the document, or - for standard input")
+    m.add_argument("--partner", help="use this partner's mapping whatever the envelope says")
+    m.add_argument("--received-at", help="ISO 8601 time of receipt (default: now), for reproducible output")
+    m.add_argument("--receipt-id", help="receipt id to put in the events' source")
+    common(m)
+    m.set_defaults(func=cmd_map)
+
+    pub = sub.add_parser("publish", help="map documents and publish their events to Kafka")
+    pub.add_argument("files", nargs="+", help="documents")
+    pub.add_argument("--received-at", help="ISO 8601 time of receipt (default: now)")
+    pub.add_argument("--receipt-id", help="receipt id to put in the events' source")
+    common(pub)
+    pub.set_defaults(func=cmd_publish)
+
+    ev = sub.add_parser("events", help="events on Kafka")
+    ev_sub = ev.add_subparsers(dest="events_command", required=True)
+    t = ev_sub.add_parser("tail", help="decode and print events from a topic, one JSON object per line")
+    t.add_argument("topic")
+    t.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers of the config")
+    t.add_argument("--from-beginning", action="store_true", help="start at the oldest event, not the newest")
+    t.add_argument("--max", type=int, help="stop after this many events")
+    t.add_argument("--timeout", type=float, help="stop after this many seconds without an event")
+    common(t)
+    t.set_defaults(func=cmd_tail)
+
+    r = sub.add_parser("run", help="run the gateway (an embedded broker when none is configured)")
+    r.add_argument("--inbox", default="var/inbox", help="folder watched for documents (default: var/inbox)")
+    common(r)
     r.set_defaults(func=cmd_run)
     return top
 

@@ -42,14 +42,18 @@ def _module(syntax: str):
 
 
 def read(
-    source: Source, *, encoding: str | None = None, keep: bool = False, xml: dict | None = None
+    source: Source, *, encoding=None, keep: bool = False, xml: dict | None = None
 ) -> Iterator[Item]:
     """Sniff the syntax and read the document (see the module docstring).
 
+    ``encoding`` is a codec name, or (EDIFACT only, whose character set varies
+    per interchange) a function of the interchange returning one or None.
     ``xml`` holds options only the XML reader takes (``max_bytes``, ``schemas``).
     """
     head, source = peek(source)
     syntax = sniff(head)
+    if callable(encoding) and syntax != "edifact":
+        encoding = None  # X12 is ASCII by standard; XML declares its own
     extra = (xml or {}) if syntax == "xml" else {}
     return _module(syntax).read(source, encoding=encoding, keep=keep, **extra)
 

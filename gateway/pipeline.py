@@ -1,0 +1,244 @@
+"""The inbound pipeline: a document in, events and dead letters out.
+
+    read (syntax) -> per message: STAGES -> events -> sink.publish
+                                     \\-> DeadLetter records -> sink.publish
+
+The per-message stages are a list of plain callables ``stage(unit)``, run in
+order, like structlog's processors. A stage may
+
+* fill the unit (its partner, its events) and return;
+* raise :class:`Skip` — an explicit "nothing to publish, and that is fine"
+  (a duplicate, say), recorded as skipped;
+* raise a :class:`~gateway.errors.TerminalError` that carries an Issue — the
+  message becomes a dead-letter record naming stage, code, text and position.
+
+Transient errors (the broker is down) are not caught here: the caller retries
+the whole document later, which is safe because event ids are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from gateway.errors import EdiSyntaxError, MappingError, TerminalError
+from gateway.events import Event, SchemaSet, SchemaValidationError, dead_letter_id
+from gateway.mapping.engine import Mapper
+from gateway.mapping.loader import Partner, Partners
+from gateway.model import Interchange, Issue, Location, Message
+from gateway.sinks.base import Delivery, Sink
+from gateway.syntax import read
+from gateway.syntax.source import Source
+
+
+class Skip(Exception):
+    """Raised by a stage: this message is done and nothing is published (not an error)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Rejected(TerminalError):
+    """A stage refused a message for a reason found in the document itself."""
+
+    def __init__(self, stage: str, issue: Issue) -> None:
+        super().__init__(str(issue))
+        self.stage = stage
+        self.issue = issue
+
+
+@dataclass
+class Document:
+    """A document as intake hands it over."""
+
+    source: Source  # bytes or a binary stream
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    transport: str = "file"
+    receipt_id: str | None = None
+    raw_ref: str | None = None  # where the raw bytes are kept (sha256:...)
+    partner_id: str | None = None  # the authenticated partner, when the channel knows it
+
+
+@dataclass
+class Unit:
+    """One message on its way through the stages."""
+
+    document: Document
+    message: Message
+    partner: Partner | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What became of a document."""
+
+    events: list[Event] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    dead_letters: list[Event] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (message ref, reason)
+    interchanges: list[Interchange] = field(default_factory=list)
+    messages: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.dead_letters
+
+
+Stage = Callable[[Unit], None]
+
+
+class Pipeline:
+    """Runs documents through the stages and publishes what comes out."""
+
+    def __init__(self, partners: Partners, schemas: SchemaSet, sink: Sink, *, mapper: Mapper | None = None,
+                 dead_letter_topic: str = "edigw.deadletter", batch_size: int = 500,
+                 stages: list[Stage] | None = None) -> None:
+        self.partners = partners
+        self.schemas = schemas
+        self.sink = sink
+        self.mapper = mapper or Mapper()
+        self.dead_letter_topic = dead_letter_topic
+        self.batch_size = batch_size
+        self.stages: list[Stage] = stages if stages is not None else [
+            reject_syntax_errors,
+            self.identify_partner,
+            self.map_events,
+            self.validate_events,
+        ]
+
+    # -- the stages ----------------------------------------------------------
+    def identify_partner(self, unit: Unit) -> None:
+        ic = unit.message.interchange
+        try:
+            unit.partner = self.partners.identify(ic, unit.message)
+        except MappingError as exc:
+            raise Rejected("partner", exc.issue) from None
+        claimed = unit.document.partner_id
+        if claimed is not None and unit.partner.id != claimed:
+            raise Rejected("partner", Issue(
+                "PARTNER_MISMATCH",
+                f"the envelope names partner '{unit.partner.id}' but the document came from '{claimed}'",
+                Location.of(ic.header) if ic.header is not None else Location(line=1)))
+
+    def map_events(self, unit: Unit) -> None:
+        doc = unit.document
+        try:
+            unit.events = self.mapper.map(unit.message, unit.partner, received_at=doc.received_at,
+                                          transport=doc.transport, receipt_id=doc.receipt_id)
+        except MappingError as exc:
+            raise Rejected("mapping", exc.issue) from None
+
+    def validate_events(self, unit: Unit) -> None:
+        for event in unit.events:
+            try:
+                self.schemas.validate(event.event_type, event.record)
+            except SchemaValidationError as exc:
+                raise Rejected("schema", Issue("SCHEMA_INVALID", f"{event.event_type}: {exc}",
+                                               Location.of(unit.message.header))) from None
+
+    # -- running -------------------------------------------------------------
+    def encoding_for(self, ic: Interchange) -> str | None:
+        """The partner's character-set override, looked up from the UNB just read."""
+        for partner in self.partners.all:
+            if partner.encoding and _sender_matches(partner, ic):
+                return partner.encoding
+        return None
+
+    def units(self, doc: Document, outcome: Outcome) -> Iterator[Unit]:
+        """Read the document; yield each message as a Unit, record interchanges."""
+        for item in read(doc.source, encoding=self.encoding_for):
+            if isinstance(item, Message):
+                outcome.messages += 1
+                yield Unit(doc, item)
+            else:
+                outcome.interchanges.append(item)
+                self._interchange_issues(doc, item, outcome)
+
+    def process(self, doc: Document) -> Outcome:
+        """Run ``doc`` through every stage and publish its events and dead letters.
+
+        Returns after the sink confirmed everything; a TransientError from the
+        sink propagates (retry the document: ids are stable).
+        """
+        outcome = Outcome()
+        batch: list[Event] = []
+        try:
+            for unit in self.units(doc, outcome):
+                try:
+                    for stage in self.stages:
+                        stage(unit)
+                except Skip as skip:
+                    outcome.skipped.append((unit.message.ref, skip.reason))
+                    continue
+                except Rejected as rejected:
+                    outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit))
+                    continue
+                batch.extend(unit.events)
+                if len(batch) >= self.batch_size:
+                    self._publish(batch, outcome)
+                    batch = []
+        except EdiSyntaxError as exc:
+            outcome.dead_letters.append(self.dead_letter(doc, "syntax", exc.issue, None))
+        self._publish(batch, outcome)
+        if outcome.dead_letters:
+            outcome.deliveries.extend(self.sink.publish(outcome.dead_letters))
+        return outcome
+
+    def _publish(self, batch: list[Event], outcome: Outcome) -> None:
+        if batch:
+            outcome.deliveries.extend(self.sink.publish(batch))
+            outcome.events.extend(batch)
+
+    def _interchange_issues(self, doc: Document, ic: Interchange, outcome: Outcome) -> None:
+        """Envelope errors above the messages (UNZ, GE, IEA) are recorded as dead
+        letters of the interchange; its good messages have been published."""
+        errors = [i for i in ic.issues if i.is_error] + [i for g in ic.groups for i in g.issues if i.is_error]
+        if errors:
+            outcome.dead_letters.append(self.dead_letter(doc, "syntax", errors[0], None, ic, more=len(errors) - 1))
+
+    def dead_letter(self, doc: Document, stage: str, issue: Issue, unit: Unit | None,
+                    ic: Interchange | None = None, more: int = 0) -> Event:
+        message = unit.message if unit is not None else None
+        ic = ic or (message.interchange if message is not None else None)
+        partner = unit.partner.id if unit is not None and unit.partner is not None else doc.partner_id
+        position = str(issue.location)
+        text = issue.text + (f" (and {more} more error(s))" if more else "")
+        record = {
+            "event_id": dead_letter_id(doc.receipt_id or doc.raw_ref or "", stage,
+                                       f"{ic.control_ref if ic else ''}|{message.ref if message else ''}|{position}"),
+            "failed_at": datetime.now(timezone.utc),
+            "partner_id": partner,
+            "stage": stage,
+            "reason_code": issue.code,
+            "error": text,
+            "position": position,
+            "source": {
+                "syntax": ic.syntax if ic else None,
+                "message_type": message.type if message else None,
+                "message_version": message.version if message else None,
+                "interchange_ref": ic.control_ref if ic else None,
+                "group_ref": message.group.control_ref if message is not None and message.group else None,
+                "message_ref": message.ref if message else None,
+                "transport": doc.transport,
+                "receipt_id": doc.receipt_id,
+            },
+            "raw_ref": doc.raw_ref,
+            "message_ref": message.ref if message else None,
+        }
+        return Event("DeadLetter", self.dead_letter_topic, partner or doc.raw_ref, record)
+
+
+def reject_syntax_errors(unit: Unit) -> None:
+    """A message with envelope errors (UNT count, SE reference, ...) is not mapped."""
+    for issue in unit.message.issues:
+        if issue.is_error:
+            raise Rejected("syntax", issue)
+
+
+def _sender_matches(partner: Partner, ic: Interchange) -> bool:
+    from gateway.mapping.loader import _identifies
+
+    return _identifies(partner.spec, ic, None)

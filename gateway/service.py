@@ -1,0 +1,67 @@
+"""``edigw run``: the long-running gateway.
+
+With no ``kafka.bootstrap_servers`` it starts an embedded, memory-only broker
+and says so loudly. It watches an inbox folder (documents dropped there are
+taken in, mapped and published); the HTTP, SFTP and AS2 channels join here
+as they are built.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import structlog
+
+from adapters.folder.inbound import FolderConfig, FolderInbound
+from gateway.bootstrap import build
+from gateway.config import GatewayConfig
+from gateway.pipeline import Document, Outcome
+
+log = structlog.get_logger("gateway")
+
+
+def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None) -> int:
+    stop = stop or _stop_on_signals()
+    broker = None
+    servers = config.kafka.bootstrap_servers
+    if not servers:
+        from gateway.embedded import Broker
+
+        broker = Broker(port=config.kafka.embedded_port)
+        broker.start()
+        servers = broker.bootstrap
+        log.warning("NO KAFKA CONFIGURED: started an embedded broker that keeps events IN MEMORY ONLY; "
+                    "they are lost when the gateway stops. Set kafka.bootstrap_servers for real use.",
+                    bootstrap_servers=servers)
+    parts = build(config, bootstrap_servers=servers)
+
+    def deliver(doc: Document) -> Outcome:
+        outcome = parts.pipeline.process(doc)
+        log.info("document processed", messages=outcome.messages, events=len(outcome.events),
+                 topics=sorted({e.topic for e in outcome.events}), dead_letters=len(outcome.dead_letters),
+                 errors=[f"{d.record['reason_code']}: {d.record['error']}" for d in outcome.dead_letters])
+        return outcome
+
+    folder = FolderInbound(FolderConfig(path=inbox))
+    folder.start(deliver)
+    log.info("gateway running", inbox=str(inbox), partners=[p.id for p in parts.partners.all],
+             try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && .venv/bin/edigw events tail "
+                    f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
+    try:
+        stop.wait()
+    finally:
+        log.info("gateway stopping")
+        folder.stop()
+        parts.close()
+        if broker is not None:
+            broker.close()
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

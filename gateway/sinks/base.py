@@ -1,0 +1,62 @@
+"""What every sink promises: publish a batch, confirmed or an error that says what to do.
+
+A :class:`Sink` is the gateway's only way out to the event broker. ``publish``
+returns only once the broker has confirmed every event of the batch (for
+Kafka: acknowledged by all in-sync replicas), one :class:`Delivery` per event
+in the order given. Otherwise it raises
+
+* :class:`~gateway.errors.TransientError` – the broker is down, slow or lost
+  state; publishing the same batch again later may succeed. Some events of
+  the batch may already be stored, so a retry can write them twice: sinks are
+  *at-least-once*, and consumers drop duplicates by the deterministic
+  ``event_id``.
+* :class:`~gateway.errors.TerminalError` – this batch can never be published
+  as it is (an event too large, an unknown topic the broker will not create,
+  a record that does not fit its schema): dead-letter it.
+
+Concrete sinks live one per module (``memory.py``, ``kafka.py``); the
+composition root picks one. Sinks are not safe for concurrent ``publish``
+calls from several threads unless they say so.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from gateway.events.event import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the broker stored one event."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+
+
+class Sink(abc.ABC):
+    """Publishes events to a broker; see the module's docstring for the contract."""
+
+    @abc.abstractmethod
+    def publish(self, events: Sequence[Event]) -> list[Delivery]:
+        """Publish ``events``; return after every one is confirmed, in order."""
+
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Whether the broker answers within ``timeout`` seconds (readiness)."""
+        return True
+
+    def close(self) -> None:
+        """Release connections; the sink is not used afterwards."""
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,252 @@
+"""Publishing to Kafka (or a Kafka-compatible broker such as Tansu) with confluent-kafka.
+
+The producer is idempotent with ``acks=all``: within one producer session the
+broker stores each event once and in order per partition. ``publish`` encodes
+the whole batch first (a record that cannot be encoded fails the batch before
+anything is sent), produces every event, then serves delivery reports until
+all are confirmed or the sink's ``timeout`` runs out.
+
+After any transient failure, a timeout or a *fatal* producer error, the
+producer is purged and dropped and the next call builds a fresh one. A fatal
+error is what an idempotent producer raises when the broker lost its producer
+state (Tansu's memory storage does on every restart: ``UNKNOWN_PRODUCER_ID``):
+the old producer can never send again, but a new one can, so such errors are
+transient for the *events*. Retried batches may duplicate events already
+stored before the failure; consumers drop them by ``event_id``.
+
+Defaults chosen here (override any through ``extra_config``):
+
+* ``linger.ms=5`` – a batch of a document's events leaves as one request;
+* ``compression.type=lz4`` when the librdkafka build has it, else ``none``;
+* ``partitioner=murmur2_random`` – the same partition for a key as Java clients
+  choose, so topics keyed by order number co-partition with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from gateway.errors import GatewayError, TerminalError, TransientError
+from gateway.events.encoding import Encoder
+from gateway.events.event import Event
+from gateway.sinks.base import Delivery, Sink
+
+log = logging.getLogger(__name__)
+
+
+def _codes(*names: str) -> frozenset[int]:
+    return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
+
+
+#: Errors about the event itself or its topic: publishing it again cannot help.
+TERMINAL_CODES = _codes(
+    "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
+    "CORRUPT_MESSAGE", "UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION",
+    "TOPIC_EXCEPTION", "INVALID_TOPIC_EXCEPTION", "POLICY_VIOLATION", "_INVALID_ARG",
+    "_KEY_SERIALIZATION", "_VALUE_SERIALIZATION",
+)  # fmt: skip
+
+#: Errors librdkafka does not flag retriable that still say "try later": the
+#: broker is unreachable, slow, or refuses this client (an operator fixes that,
+#: not a new document).
+TRANSIENT_CODES = _codes(
+    "_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_PURGE_QUEUE",
+    "_PURGE_INFLIGHT", "_DESTROY", "_QUEUE_FULL", "_RESOLVE", "_AUTHENTICATION", "_FATAL",
+    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "SASL_AUTHENTICATION_FAILED",
+)  # fmt: skip
+
+
+def classify(error: KafkaError, what: str = "") -> GatewayError:
+    """The gateway error for a librdkafka error: terminal or transient."""
+    text = f"{what}{error.name()}: {error.str()}"
+    if error.code() in TERMINAL_CODES:
+        return TerminalError(text)
+    if error.fatal() or error.retriable() or error.code() in TRANSIENT_CODES:
+        return TransientError(text)
+    return TerminalError(text)
+
+
+@functools.cache
+def best_compression() -> str:
+    """``"lz4"`` if this librdkafka build supports it, else ``"none"``."""
+    try:
+        Producer({"compression.type": "lz4", "log_level": 0})
+    except KafkaException:
+        return "none"
+    return "lz4"
+
+
+class KafkaSink(Sink):
+    """A :class:`Sink` over a confluent-kafka Producer; safe to share between threads."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        encoder: Encoder,
+        *,
+        client_id: str = "edigw",
+        extra_config: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        """``timeout``: seconds ``publish`` waits for confirmations before a TransientError."""
+        self.encoder = encoder
+        self.timeout = timeout
+        self.config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": best_compression(),
+            "partitioner": "murmur2_random",
+            "logger": log,
+        }
+        self.config.update(extra_config or {})
+        self.max_message_bytes = int(self.config.get("message.max.bytes", 1_000_000))
+        self._producer: Producer | None = None
+        self._fatal: KafkaError | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- the producer -------------------------------------------------------------
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._fatal = error
+            log.warning("kafka producer failed: %s", error)
+        else:  # connection refused, all brokers down, ...: librdkafka retries by itself
+            log.debug("kafka producer: %s", error)
+
+    def _get_producer(self) -> Producer:
+        if self._closed:
+            raise RuntimeError("publish on a closed KafkaSink")
+        if self._fatal is not None:
+            self._discard()
+        if self._producer is None:
+            self._producer = Producer({**self.config, "error_cb": self._on_error})
+        return self._producer
+
+    def _discard(self) -> None:
+        """Drop the producer: purge what it still holds and close it."""
+        producer, self._producer, self._fatal = self._producer, None, None
+        if producer is None:
+            return
+        try:
+            producer.purge(in_queue=True, in_flight=True)
+            producer.poll(0)  # serves the purged messages' delivery reports
+            producer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.debug("discarding kafka producer: %s", exc)
+
+    # --- publishing ---------------------------------------------------------------
+
+    def _encode(self, event: Event) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
+        value = self.encoder.encode(event.event_type, event.record, event.topic)
+        key = event.key.encode("utf-8") if event.key is not None else None
+        headers = dict(event.headers)
+        headers.setdefault("content-type", self.encoder.content_type)
+        encoded = [(k, v.encode("utf-8")) for k, v in headers.items()]
+        size = len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in encoded)
+        if size > self.max_message_bytes:
+            raise TerminalError(
+                f"event {event.event_id} ({event.event_type}) is {size} bytes,"
+                f" more than message.max.bytes={self.max_message_bytes}"
+            )
+        return value, key, encoded
+
+    def publish(self, events: Sequence[Event]) -> list[Delivery]:
+        if not events:
+            return []
+        with self._lock:
+            encoded = [self._encode(e) for e in events]  # TerminalError before anything is sent
+            producer = self._get_producer()
+            results: list[Delivery | KafkaError | None] = [None] * len(events)
+            pending = [len(events)]
+
+            def report(index: int, error: KafkaError | None, message: Message) -> None:
+                if results[index] is None:
+                    pending[0] -= 1
+                if error is not None:
+                    results[index] = error
+                else:
+                    results[index] = Delivery(
+                        message.topic(), message.partition(), message.offset(), events[index].event_id
+                    )
+
+            deadline = time.monotonic() + self.timeout
+            try:
+                for index, (event, (value, key, headers)) in enumerate(zip(events, encoded)):
+                    self._produce(producer, event, value, key, headers, functools.partial(report, index), deadline)
+                while pending[0] and self._fatal is None and (left := deadline - time.monotonic()) > 0:
+                    producer.flush(min(left, 0.5))
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                self._discard()
+                if error is None:
+                    raise TransientError(f"kafka: {exc}") from exc
+                raise classify(error, "kafka: ") from exc
+            except TimeoutError as exc:  # the local queue stayed full until the deadline
+                self._discard()
+                raise TransientError(f"kafka: {exc}") from exc
+            if self._fatal is not None:
+                fatal = self._fatal
+                self._discard()
+                raise TransientError(f"kafka producer failed, rebuilt: {fatal.name()}: {fatal.str()}")
+            if pending[0]:
+                unconfirmed = pending[0]
+                self._discard()  # purges: the reports it serves would change pending
+                raise TransientError(
+                    f"kafka: {unconfirmed} of {len(events)} events unconfirmed after {self.timeout:g} s"
+                )
+            failed = [(i, r) for i, r in enumerate(results) if isinstance(r, KafkaError)]
+            if failed:
+                errors = [classify(r, f"event {events[i].event_id} to {events[i].topic}: ") for i, r in failed]
+                terminal = [e for e in errors if isinstance(e, TerminalError)]
+                first = terminal[0] if terminal else errors[0]
+                if not terminal:
+                    self._discard()
+                raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
+            return [r for r in results if isinstance(r, Delivery)]
+
+    def _produce(
+        self,
+        producer: Producer,
+        event: Event,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]],
+        on_delivery: Callable[[KafkaError | None, Message], None],
+        deadline: float,
+    ) -> None:
+        while True:
+            try:
+                producer.produce(event.topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:  # local queue full: let deliveries drain it
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("producer queue stayed full") from None
+                producer.poll(0.1)
+
+    # --- readiness and shutdown -------------------------------------------------------
+
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Whether the brokers answer a metadata request within ``timeout`` seconds."""
+        with self._lock:
+            try:
+                self._get_producer().list_topics(timeout=timeout)
+            except KafkaException:
+                return False
+            return True
+
+    def close(self) -> None:
+        """Close the producer; events are never left behind (publish waits for all)."""
+        with self._lock:
+            self._discard()
+            self._closed = True
