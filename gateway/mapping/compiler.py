@@ -239,6 +239,30 @@ class Compiler:
         if "default" in rule.model_fields_set:
             default = self.constant(rule.default, conv, key, name)
         strip = rule.strip
+        if cond is None and mapping is None and codes is None and default is _MISSING and strip:
+            # The common rule, a path and nothing else: the shortest way through.
+            if target.kind == "string":
+                def plain_string(scope: Scope):
+                    found = source(scope)
+                    if found is None:
+                        return None
+                    return found[0].strip() or None
+
+                return plain_string
+
+            def plain(scope: Scope):
+                found = source(scope)
+                if found is None:
+                    return None
+                raw = found[0].strip()
+                if not raw:
+                    return None
+                try:
+                    return conv(raw, found[1], scope)
+                except ValueError as exc:
+                    raise fail("MAPPING_VALUE_INVALID", f"{name}: {exc}", found[1], found[2]) from None
+
+            return plain
 
         def run(scope: Scope):
             found = None if cond is not None and not cond(scope) else source(scope)

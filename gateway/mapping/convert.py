@@ -60,6 +60,10 @@ def to_datetime(text: str, fmt: str | None, tz: str | None = None, time_text: st
     try:
         if pattern is None:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        elif pattern == "%Y%m%d%H%M" and len(text) == 12 and text.isdigit():
+            value = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]))
+        elif pattern == "%Y%m%d" and len(text) == 8 and text.isdigit():
+            value = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]))
         else:
             value = datetime.strptime(text, pattern)
         if time_text:
@@ -75,11 +79,27 @@ def to_datetime(text: str, fmt: str | None, tz: str | None = None, time_text: st
     return value.astimezone(timezone.utc)
 
 
+def _fast_date(text: str, pattern: str | None) -> date | None:
+    """CCYYMMDD / YYMMDD without strptime (which costs ~10 µs a call)."""
+    try:
+        if pattern == "%Y%m%d" and len(text) == 8 and text.isdigit():
+            return date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+        if pattern == "%y%m%d" and len(text) == 6 and text.isdigit():
+            year = int(text[0:2])
+            return date(2000 + year if year < 69 else 1900 + year, int(text[2:4]), int(text[4:6]))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid date") from None
+    return None
+
+
 def to_date(text: str, fmt: str | None) -> date:
     text = text.strip()
     if fmt == "718":
         text = text.split("-")[0]
     pattern = _pattern(text, fmt)
+    quick = _fast_date(text, pattern)
+    if quick is not None:
+        return quick
     try:
         if pattern is None:
             return date.fromisoformat(text[:10])
@@ -104,7 +124,11 @@ def to_decimal(text: str, *, scale: int | None, precision: int | None, decimal_m
     if implied:
         value = value.scaleb(-implied)
     if scale is not None:
-        value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
-        if precision is not None and len(value.as_tuple().digits) > precision:
+        if precision is not None and value and value.adjusted() >= precision - scale:
             raise ValueError(f"{text!r} has more than {precision} digits")
+        value = value.quantize(_QUANTUM[scale] if scale < 10 else Decimal(1).scaleb(-scale),
+                               rounding=ROUND_HALF_EVEN)
     return value
+
+
+_QUANTUM = [Decimal(1).scaleb(-s) for s in range(10)]

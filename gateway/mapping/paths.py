@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gateway.model import Message, Segment
+from gateway.model import Message, Repeats, Segment
 
 _PATH = re.compile(
     r"^(?P<tag>[A-Z0-9]{2,3})(?:\[(?P<filters>[^\]]*)\])?(?:/(?P<pos>\d+(?:\.\d+)?))?$"
@@ -42,15 +42,39 @@ def _position(text: str) -> tuple[int, int | None]:
     return int(text), None
 
 
+def getter(element: int, component: int | None):
+    """A function reading one value out of a segment, like ``Segment.get`` but
+    specialised for one position (mapping runs it millions of times)."""
+    i = element - 1
+    j = (component or 1) - 1
+    simple_ok = component is None or component == 1
+
+    def get(seg: Segment) -> str:
+        elements = seg.elements
+        if i >= len(elements):
+            return ""
+        value = elements[i]
+        if value.__class__ is str:
+            return value if simple_ok else ""
+        if value.__class__ is Repeats:
+            value = value[0] if value else ""
+            if value.__class__ is str:
+                return value if simple_ok else ""
+        return value[j] if j < len(value) else ""
+
+    return get
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     element: int
     component: int | None
     values: frozenset[str] | None  # None: "present and not empty"
     negate: bool
+    get: object = None  # the specialised reader of (element, component)
 
     def test(self, seg: Segment) -> bool:
-        value = seg.get(self.element, self.component)
+        value = self.get(seg)
         if self.values is None:
             return value != ""
         return (value in self.values) != self.negate
@@ -64,6 +88,7 @@ class SegmentPath:
     element: int | None
     component: int | None
     absolute: bool = False  # "/TAG...": from the message, not the current group
+    get: object = None  # the specialised reader of (element, component)
 
     def matches(self, seg: Segment) -> bool:
         return seg.tag == self.tag and all(f.test(seg) for f in self.filters)
@@ -77,14 +102,22 @@ class SegmentPath:
     def value_of(self, seg: Segment) -> str:
         if self.element is None:
             return seg.tag
-        return seg.get(self.element, self.component)
+        return self.get(seg)
 
     def first(self, scope: Scope) -> tuple[str, Segment] | None:
         """The first non-empty value and the segment it came from."""
+        get, filters = self.get, self.filters
         for seg in (scope.root if self.absolute else scope).by_tag(self.tag):
-            if self.filters and not all(f.test(seg) for f in self.filters):
+            if filters:
+                for f in filters:
+                    if not f.test(seg):
+                        break
+                else:
+                    value = get(seg)
+                    if value != "":
+                        return value, seg
                 continue
-            value = self.value_of(seg)
+            value = get(seg)
             if value != "":
                 return value, seg
         return None
@@ -105,11 +138,12 @@ def parse_path(text: str) -> SegmentPath:
             element, component = _position(f.group("pos"))
             op = f.group("op")
             values = frozenset(v.strip() for v in f.group("values").split("|")) if op else None
-            filters.append(Filter(element, component, values, op == "!="))
+            filters.append(Filter(element, component, values, op == "!=", getter(element, component)))
     element = component = None
     if m.group("pos"):
         element, component = _position(m.group("pos"))
-    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute)
+    get = getter(element, component) if element is not None else None
+    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute, get)
 
 
 class Scope:
