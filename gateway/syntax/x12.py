@@ -65,6 +65,7 @@ character the output encoding cannot carry, raises
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import re
 from bisect import bisect_right
@@ -199,7 +200,7 @@ def _char_at(buf: bytes, p: int, encoding: str | None) -> tuple[str, bytes]:
     if lead < 0x80:
         return chr(lead), buf[p : p + 1]
     size = 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8 else 1
-    if size > 1 and encoding in (None, "utf-8", "utf8", "UTF-8"):
+    if size > 1 and (encoding is None or codecs.lookup(encoding).name == "utf-8"):
         raw = buf[p : p + size]
         try:
             return raw.decode("utf-8"), raw
@@ -674,9 +675,7 @@ class _Reader:
                 )
             return
         where = "a functional group but outside a transaction set" if self.group else "no functional group"
-        self.ic.issues.append(
-            Issue("SEGMENT_OUTSIDE_ENVELOPE", f"{seg.tag} is in {where}", Location.of(seg))
-        )
+        self.ic.issues.append(Issue("SEGMENT_OUTSIDE_ENVELOPE", f"{seg.tag} is in {where}", Location.of(seg)))
 
     # -- the envelope ----------------------------------------------------
 
@@ -895,9 +894,7 @@ class _Reader:
         ic = self.ic
         assert ic is not None
         e = self._texts(seg, 8)
-        group = Group(
-            id=e[0], control_ref=e[5], sender=e[1], recipient=e[2], version=e[7], header=seg, interchange=ic
-        )
+        group = Group(id=e[0], control_ref=e[5], sender=e[1], recipient=e[2], version=e[7], header=seg, interchange=ic)
         ic.groups.append(group)
         self.group_count += 1
         issues = group.issues
@@ -1043,9 +1040,7 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
     while p < limit and buf[p] in _CRLF:  # a line break right before ISA16
         p += 1
     if seen < 16 or p >= limit:
-        raise _header_error(
-            f"the ISA is truncated: {seen} of its 16 element separators '{chr(sep)}' were found", where
-        )
+        raise _header_error(f"the ISA is truncated: {seen} of its 16 element separators '{chr(sep)}' were found", where)
     comp_char, comp_raw = _char_at(buf, p, encoding)
     p += len(comp_raw)
     if comp_raw[0] in _WS or comp_char.isalnum() or comp_raw[0] == sep:
@@ -1282,9 +1277,7 @@ class _Writer:
     def segment(self, tag: str, elements: list, pos: int | None = None, *, raw: bool = False) -> None:
         """Write one segment (``raw``: the elements are already text)."""
         if not (isinstance(tag, str) and _TAG_RE.fullmatch(tag)):
-            raise _write_error(
-                "WRITE_INVALID", f"'{_show(str(tag))}' is not a segment tag", self._where(str(tag), pos)
-            )
+            raise _write_error("WRITE_INVALID", f"'{_show(str(tag))}' is not a segment tag", self._where(str(tag), pos))
         if raw:
             texts = list(elements)
         else:
