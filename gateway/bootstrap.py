@@ -8,7 +8,6 @@ wired here too as they arrive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import structlog
 
@@ -67,7 +66,7 @@ def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers:
             from gateway.sinks.kafka import KafkaSink
 
             sink = KafkaSink(servers, encoder, client_id=config.kafka.client_id, extra_config=config.kafka.extra,
-                             timeout=config.kafka.publish_timeout)
+                             timeout=config.kafka.publish_timeout, source_uri=config.kafka.source_uri)
         else:
             sink = MemorySink(encoder)
         closers.append(sink.close)
@@ -76,7 +75,3 @@ def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers:
     pipeline = Pipeline(partners, schemas, sink, mapper=mapper, dead_letter_topic=config.kafka.dead_letter_topic,
                         batch_size=config.batch_size)
     return Parts(config, schemas, partners, encoder, sink, pipeline, closers)
-
-
-def samples_dir() -> Path:
-    return Path("samples")

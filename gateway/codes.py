@@ -126,6 +126,7 @@ CODES: dict[str, CodeInfo] = {
     "ELEMENT_TIME_INVALID": CodeInfo(E, "an element is not a valid time", ak4="9", contrl="12"),
     # -- partner, mapping, schema (after the syntax layer) -----------------
     "PARTNER_UNKNOWN": CodeInfo(I, "no partner file matches the envelope's sender", ta1="006", contrl="23"),
+    "PARTNER_AMBIGUOUS": CodeInfo(I, "the envelope matches more than one partner file", ta1="006", contrl="23"),
     "PARTNER_MISMATCH": CodeInfo(I, "the envelope's sender is not the authenticated partner", ta1="006", contrl="23"),
     "ROUTE_MISSING": CodeInfo(M, "the partner has no inbound route for this message type and version",
                               ak5="1", contrl="14"),

@@ -15,6 +15,7 @@ A restart loses producer state too, so a producer that lived through one gets
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import tempfile
@@ -106,17 +107,35 @@ class Broker:
                     ) from None
                 time.sleep(0.05)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL); all its data is gone."""
+    def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """Stop the broker; all its data is gone.
+
+        SIGTERM by default (Tansu then waits about 5 s for its clients' connections
+        to close), SIGKILL after ``timeout``; ``kill=True`` kills at once, like a
+        crash, which is what an outage test wants.
+        """
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing is answered."""
+        if self.running:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused broker go on (SIGCONT); it then answers what queued up."""
+        if self.running:
+            self.process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the broker and remove its working directory."""

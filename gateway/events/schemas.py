@@ -228,12 +228,18 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _describe_fields(record: Mapping[str, Any], named: Mapping[str, Any]) -> Iterator[FieldInfo]:
+def _describe_fields(
+    record: Mapping[str, Any], named: Mapping[str, Any], within: frozenset[str] = frozenset()
+) -> Iterator[FieldInfo]:
+    within = within | {record["name"]}
     for f in record["fields"]:
-        yield _describe(f["name"], f["type"], named, f.get("doc", ""))
+        yield _describe(f["name"], f["type"], named, f.get("doc", ""), within)
 
 
-def _describe(name: str, schema: Any, named: Mapping[str, Any], doc: str = "") -> FieldInfo:
+def _describe(
+    name: str, schema: Any, named: Mapping[str, Any], doc: str = "", within: frozenset[str] = frozenset()
+) -> FieldInfo:
+    """A FieldInfo; ``within`` holds the records being described (a recursive type stops there)."""
     required = True
     schema = _resolve(schema, named)
     if isinstance(schema, list):
@@ -252,12 +258,12 @@ def _describe(name: str, schema: Any, named: Mapping[str, Any], doc: str = "") -
     }
     if kind in ("record", "enum", "fixed"):
         info["type_name"] = schema["name"]
-    if kind == "record":
-        info["fields"] = tuple(_describe_fields(schema, named))
+    if kind == "record" and schema["name"] not in within:
+        info["fields"] = tuple(_describe_fields(schema, named, within))
     elif kind == "enum":
         info["symbols"] = tuple(schema["symbols"])
     elif kind == "array":
-        items = _describe("[]", schema["items"], named)
+        items = _describe("[]", schema["items"], named, within=within)
         info["items"] = items
         info["fields"] = items.fields
     return FieldInfo(name, kind, required, doc=doc, **info)

@@ -88,18 +88,21 @@ class Compiler:
         def run(scope: Scope) -> dict | None:
             out = dict(absent)
             found = False
+            missing = None
             for name, fn, sub in compiled:
                 value = fn(scope)
                 if value is None:
-                    if sub.required:
-                        raise fail("MAPPING_REQUIRED_MISSING",
-                                   f"{record_name}.{name} is required but the message has no value for it",
-                                   _first(scope))
+                    if sub.required and missing is None:
+                        missing = name
                 elif value != [] or sub.kind != "array":
                     found = True
                 out[name] = value
             if optional and not found:
-                return None
+                return None  # an optional record the message does not have
+            if missing is not None:
+                raise fail("MAPPING_REQUIRED_MISSING",
+                           f"{record_name}.{missing} is required but the message has no value for it",
+                           _first(scope), scope.node if scope.node is not None else scope.root.node)
             return out
 
         return run
@@ -115,6 +118,10 @@ class Compiler:
                 return None
             if rule.each:
                 self.error(key, target.name, "is a record, not an array: 'each' does not apply")
+            for extra in ("path", "xpath", "value", "concat", "format", "map", "codes", "default", "time",
+                          "implied_decimals"):
+                if extra in rule.model_fields_set:
+                    self.error(key, target.name, f"is a record: '{extra}' does not apply (give 'fields')")
             inner = self.record(rule.fields, target, (*key, "fields"))
             return self.scoped(rule, inner, key, target)
         if rule.fields or rule.each:
@@ -219,6 +226,10 @@ class Compiler:
     # -- scalars -----------------------------------------------------------
     def scalar(self, rule: Rule, target: Target, key: tuple) -> Fn | None:
         name = target.name
+        for extra in ("group", "until"):
+            if extra in rule.model_fields_set and getattr(rule, extra):
+                self.error(key, name, f"'{extra}' is for records (a group of segments to read fields in), "
+                           f"not for a {target.describe()}")
         source = self.source(rule, key, name)
         if source is None:
             return None
@@ -334,6 +345,10 @@ class Compiler:
             for i, part in enumerate(rule.concat or []):
                 sub = part if isinstance(part, Rule) else (Rule(path=part) if self.syntax != "xml"
                                                           else Rule(xpath=part))
+                ignored = sorted(sub.model_fields_set - {"path", "xpath", "value"})
+                if ignored:
+                    self.error((*key, "concat", i), name, f"a concat part takes path, xpath or value only, "
+                               f"not {', '.join(ignored)}")
                 src = self.source(sub, (*key, "concat", i), name)
                 if src is None:
                     return None

@@ -67,7 +67,7 @@ def to_datetime(text: str, fmt: str | None, tz: str | None = None, time_text: st
         else:
             value = datetime.strptime(text, pattern)
         if time_text:
-            t = time_text.strip()[:6]
+            t = time_text.strip().replace(":", "")[:6]
             hh, mm = int(t[0:2]), int(t[2:4])
             ss = int(t[4:6]) if len(t) >= 6 else 0
             value = value.replace(hour=hh, minute=mm, second=ss)

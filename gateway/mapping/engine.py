@@ -59,14 +59,17 @@ class Mapper:
             "receipt_id": receipt_id,
         }
         events: list[Event] = []
+        # X12 groups may each restart ST02 at 0001: the group is part of the message's identity.
+        message_key = f"{message.group.control_ref}/{message.ref}" if message.group is not None else message.ref
         for route in routes:
-            if route.when is not None and not route.when(root):
-                continue
             scopes = route.items(root) if route.items is not None else [root]
             for scope in scopes:
+                # the route's condition is read per item (use /TAG for the message)
+                if route.when is not None and not route.when(scope):
+                    continue
                 record = route.build(scope)
                 index = len(events)
-                record["event_id"] = event_id(partner.id, ic.control_ref, message.ref, index)
+                record["event_id"] = event_id(partner.id, ic.control_ref, message_key, index)
                 record["event_type"] = route.event_type
                 record["received_at"] = received_at
                 record["partner_id"] = partner.id

@@ -69,13 +69,17 @@ class Partners:
 
     def identify(self, interchange: Interchange, message: Message | None = None) -> Partner:
         """The partner whose identity matches the interchange's sender."""
-        for partner in self.all:
-            if _identifies(partner.spec, interchange, message):
-                return partner
+        found = [p for p in self.all if _identifies(p.spec, interchange, message)]
+        if len(found) == 1:
+            return found[0]
+        where = Location.of(interchange.header) if interchange.header is not None else Location(line=1)
+        if found:
+            raise MappingError(Issue("PARTNER_AMBIGUOUS", f"the envelope matches several partner files: "
+                                     f"{', '.join(f'{p.id} ({p.file})' for p in found)}; make their identities "
+                                     "distinct", where))
         who = interchange.sender
         if interchange.sender_qualifier:
             who += f" (qualifier {interchange.sender_qualifier})"
-        where = Location.of(interchange.header) if interchange.header is not None else Location(line=1)
         raise MappingError(Issue("PARTNER_UNKNOWN", f"no partner file names sender {who or '(none)'} "
                                  f"for {interchange.syntax}", where))
 

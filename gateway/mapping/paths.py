@@ -8,7 +8,11 @@
                               position means "present and not empty"
 
 A leading ``/`` reads from the whole message even inside a group:
-``/BGM/2`` in a line's rule is the order number of the message.
+``/BGM/2`` in a line's rule is the order number of the message. A leading
+``^`` reads from the nearest enclosing scope that has the segment: the item
+itself, then its enclosing groups (for X12, up the HL parent pointers), then
+the message: ``^PRF/1`` in an 856 item is the order that item belongs to.
+The envelope is readable too: ``/UNB/2.1``, ``/ISA/6``, ``/GS/2``, ``/UNG/2``.
 
 Examples: ``BGM/2`` (order number), ``DTM[1.1=137]/1.2`` (document date),
 ``NAD[1=BY]/2.1`` (buyer id), ``REF[1=CN]/2`` (X12 tracking number).
@@ -89,11 +93,18 @@ class SegmentPath:
     component: int | None
     absolute: bool = False  # "/TAG...": from the message, not the current group
     get: object = None  # the specialised reader of (element, component)
+    inherit: bool = False  # "^TAG...": the nearest enclosing scope that has it
 
     def matches(self, seg: Segment) -> bool:
         return seg.tag == self.tag and all(f.test(seg) for f in self.filters)
 
     def segments(self, scope: Scope) -> list[Segment]:
+        if self.inherit:
+            for outer in scope.enclosing():
+                found = [s for s in outer.by_tag(self.tag) if all(f.test(s) for f in self.filters)]
+                if found:
+                    return found
+            return []
         found = (scope.root if self.absolute else scope).by_tag(self.tag)
         if self.filters:
             return [s for s in found if all(f.test(s) for f in self.filters)]
@@ -107,6 +118,12 @@ class SegmentPath:
     def first(self, scope: Scope) -> tuple[str, Segment] | None:
         """The first non-empty value and the segment it came from."""
         get, filters = self.get, self.filters
+        if self.inherit:
+            for seg in self.segments(scope):
+                value = get(seg)
+                if value != "":
+                    return value, seg
+            return None
         for seg in (scope.root if self.absolute else scope).by_tag(self.tag):
             if filters:
                 for f in filters:
@@ -126,7 +143,8 @@ class SegmentPath:
 def parse_path(text: str) -> SegmentPath:
     body = text.strip()
     absolute = body.startswith("/")
-    m = _PATH.match(body[1:] if absolute else body)
+    inherit = body.startswith("^")
+    m = _PATH.match(body[1:] if absolute or inherit else body)
     if not m:
         raise PathError(f"'{text}' is not a segment path (expected TAG, TAG/E, TAG/E.C or TAG[E.C=V]/E.C)")
     filters = []
@@ -143,17 +161,18 @@ def parse_path(text: str) -> SegmentPath:
     if m.group("pos"):
         element, component = _position(m.group("pos"))
     get = getter(element, component) if element is not None else None
-    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute, get)
+    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute, get, inherit)
 
 
 class Scope:
     """The segments a rule looks at, with a lazily built index by tag."""
 
-    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl")
+    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl", "parent")
 
     def __init__(self, segments: list[Segment], *, message: Message | None = None, root: Scope | None = None,
-                 hl_id: str | None = None, node=None) -> None:
+                 hl_id: str | None = None, node=None, parent: Scope | None = None) -> None:
         self.segments = segments
+        self.parent = parent
         self._index: dict[str, list[Segment]] | None = None
         self.message = message if message is not None else (root.message if root is not None else None)
         self.root = root if root is not None else self
@@ -171,11 +190,34 @@ class Scope:
                     index[seg.tag] = [seg]
                 else:
                     bucket.append(seg)
+            if self.root is self and self.message is not None:
+                _add_envelope(index, self.message)
             self._index = index
         return index.get(tag, ())  # type: ignore[return-value]
 
     def child(self, segments: list[Segment], hl_id: str | None = None) -> Scope:
-        return Scope(segments, root=self.root, hl_id=hl_id if hl_id is not None else self.hl_id)
+        return Scope(segments, root=self.root, hl_id=hl_id if hl_id is not None else self.hl_id, parent=self)
+
+    def enclosing(self):
+        """This scope, then the scopes around it, ending with the message."""
+        yield self
+        if self.hl_id is not None:
+            root = self.root
+            if root._hl is None:
+                root._hl = _hl_table(root.segments)
+            loops, parents = root._hl
+            parent = parents.get(self.hl_id)
+            while parent is not None and parent in loops:
+                yield Scope(loops[parent][1], root=root, hl_id=parent)
+                parent = parents.get(parent)
+            yield root
+            return
+        outer = self.parent
+        while outer is not None:
+            yield outer
+            outer = outer.parent
+        if self.root is not self and (self.parent is None or self.parent.root is not self.root):
+            yield self.root
 
     # -- segment groups ----------------------------------------------------
     def groups(self, trigger: SegmentPath, until: frozenset[str]) -> list[Scope]:
@@ -215,6 +257,14 @@ class Scope:
                 continue
             out.append(self.child(segments, hl_id=hl_id))
         return out
+
+
+def _add_envelope(index: dict, message: Message) -> None:
+    """Make the interchange and group headers readable from the message."""
+    ic = message.interchange
+    for seg in (ic.header if ic is not None else None, message.group.header if message.group is not None else None):
+        if seg is not None and seg.tag not in index:
+            index[seg.tag] = [seg]
 
 
 def _hl_table(segments: list[Segment]) -> tuple[dict, dict]:

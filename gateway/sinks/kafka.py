@@ -6,13 +6,17 @@ the whole batch first (a record that cannot be encoded fails the batch before
 anything is sent), produces every event, then serves delivery reports until
 all are confirmed or the sink's ``timeout`` runs out.
 
-After any transient failure, a timeout or a *fatal* producer error, the
-producer is purged and dropped and the next call builds a fresh one. A fatal
-error is what an idempotent producer raises when the broker lost its producer
-state (Tansu's memory storage does on every restart: ``UNKNOWN_PRODUCER_ID``):
-the old producer can never send again, but a new one can, so such errors are
-transient for the *events*. Retried batches may duplicate events already
-stored before the failure; consumers drop them by ``event_id``.
+After a transient failure, a timeout or a *fatal* producer error, the
+producer is purged and dropped, and the next call builds a fresh one; so is a
+producer that lost its broker connection since the last publish (see
+``_get_producer``). An idempotent producer goes fatal, or retries forever,
+when the broker lost its producer state (Tansu's memory storage does on every
+restart: ``UNKNOWN_PRODUCER_ID``): the old producer can never send again but
+a new one can, so such errors are transient for the *events*. Retried batches
+may duplicate events stored before the failure (purging cannot recall a
+request already sent); consumers drop them by ``event_id``.
+
+librdkafka's own log lines go to the ``gateway.sinks.kafka`` logger.
 
 Defaults chosen here (override any through ``extra_config``):
 
@@ -35,7 +39,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gateway.errors import GatewayError, TerminalError, TransientError
 from gateway.events.encoding import Encoder
-from gateway.events.event import Event
+from gateway.events.event import Event, cloudevents_headers
 from gateway.sinks.base import Delivery, Sink
 
 log = logging.getLogger(__name__)
@@ -47,24 +51,37 @@ def _codes(*names: str) -> frozenset[int]:
 
 #: Errors about the event itself or its topic: publishing it again cannot help.
 TERMINAL_CODES = _codes(
-    "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
-    "CORRUPT_MESSAGE", "UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION",
-    "TOPIC_EXCEPTION", "INVALID_TOPIC_EXCEPTION", "POLICY_VIOLATION", "_INVALID_ARG",
+    "MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "UNKNOWN_TOPIC_OR_PART",
+    "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION", "TOPIC_EXCEPTION", "POLICY_VIOLATION", "_INVALID_ARG",
     "_KEY_SERIALIZATION", "_VALUE_SERIALIZATION",
 )  # fmt: skip
 
-#: Errors librdkafka does not flag retriable that still say "try later": the
-#: broker is unreachable, slow, or refuses this client (an operator fixes that,
-#: not a new document).
+#: Errors that say "try later": the broker is unreachable, slow, electing a
+#: leader, lost producer state, or refuses this client (an operator fixes
+#: that, not a new document). librdkafka sets ``retriable()`` on hardly any
+#: delivery-report error (the flags serve the transactional API), so the
+#: codes are listed; a delivery report carries them only once librdkafka's own
+#: retries ran out.
 TRANSIENT_CODES = _codes(
     "_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_PURGE_QUEUE",
     "_PURGE_INFLIGHT", "_DESTROY", "_QUEUE_FULL", "_RESOLVE", "_AUTHENTICATION", "_FATAL",
-    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "SASL_AUTHENTICATION_FAILED",
+    "REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH",
+    "NETWORK_EXCEPTION", "BROKER_NOT_AVAILABLE", "REPLICA_NOT_AVAILABLE", "KAFKA_STORAGE_ERROR",
+    "THROTTLING_QUOTA_EXCEEDED", "OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID",
+    "INVALID_PRODUCER_EPOCH", "CORRUPT_MESSAGE", "TOPIC_AUTHORIZATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED", "SASL_AUTHENTICATION_FAILED", "UNKNOWN",
 )  # fmt: skip
+
+_DISCONNECTED = _codes("_TRANSPORT", "_ALL_BROKERS_DOWN")
 
 
 def classify(error: KafkaError, what: str = "") -> GatewayError:
-    """The gateway error for a librdkafka error: terminal or transient."""
+    """The gateway error for a librdkafka error: terminal or transient.
+
+    Listed codes decide; otherwise ``fatal()`` and ``retriable()`` mean
+    transient, and any other error (unknown to this table) is terminal.
+    """
     text = f"{what}{error.name()}: {error.str()}"
     if error.code() in TERMINAL_CODES:
         return TerminalError(text)
@@ -94,10 +111,17 @@ class KafkaSink(Sink):
         client_id: str = "edigw",
         extra_config: Mapping[str, Any] | None = None,
         timeout: float = 30.0,
+        source_uri: str = "urn:edigw",
     ) -> None:
-        """``timeout``: seconds ``publish`` waits for confirmations before a TransientError."""
+        """``timeout``: seconds ``publish`` waits for confirmations before a TransientError.
+
+        ``source_uri`` is the CloudEvents ``ce_source`` given to events that
+        come without CloudEvents headers (no ``ce_id``): every message this
+        sink writes follows the Kafka binding, whoever built the Event.
+        """
         self.encoder = encoder
         self.timeout = timeout
+        self.source_uri = source_uri
         self.config: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
@@ -112,6 +136,7 @@ class KafkaSink(Sink):
         self.max_message_bytes = int(self.config.get("message.max.bytes", 1_000_000))
         self._producer: Producer | None = None
         self._fatal: KafkaError | None = None
+        self._disconnected = False
         self._lock = threading.Lock()
         self._closed = False
 
@@ -121,21 +146,37 @@ class KafkaSink(Sink):
         if error.fatal():
             self._fatal = error
             log.warning("kafka producer failed: %s", error)
-        else:  # connection refused, all brokers down, ...: librdkafka retries by itself
-            log.debug("kafka producer: %s", error)
+            return
+        # Connection refused, all brokers down, ...: librdkafka retries by itself.
+        if error.code() in _DISCONNECTED:
+            self._disconnected = True
+        log.debug("kafka producer: %s", error)
 
     def _get_producer(self) -> Producer:
+        """The producer, rebuilt if it failed or lost its broker since the last publish.
+
+        A producer that lost its connection while idle is replaced before it
+        sends again: a broker that restarted without its producer state
+        (Tansu's memory storage) answers its next batches UNKNOWN_PRODUCER_ID
+        again and again, and librdkafka retries them silently until the
+        message timeout. Between publishes nothing is in flight, so replacing
+        the producer costs one connection and loses nothing (on Kafka, also
+        after the broker closed an idle connection, every 10 minutes by default).
+        """
         if self._closed:
             raise RuntimeError("publish on a closed KafkaSink")
-        if self._fatal is not None:
-            self._discard()
+        if self._producer is not None:
+            self._producer.poll(0)  # serves error reports queued while idle
+            if self._fatal is not None or self._disconnected:
+                self._discard()
         if self._producer is None:
             self._producer = Producer({**self.config, "error_cb": self._on_error})
         return self._producer
 
     def _discard(self) -> None:
         """Drop the producer: purge what it still holds and close it."""
-        producer, self._producer, self._fatal = self._producer, None, None
+        producer, self._producer = self._producer, None
+        self._fatal, self._disconnected = None, False
         if producer is None:
             return
         try:
@@ -151,6 +192,8 @@ class KafkaSink(Sink):
         value = self.encoder.encode(event.event_type, event.record, event.topic)
         key = event.key.encode("utf-8") if event.key is not None else None
         headers = dict(event.headers)
+        if "ce_id" not in headers:
+            headers = {**cloudevents_headers(event, self.source_uri), **headers}
         headers.setdefault("content-type", self.encoder.content_type)
         encoded = [(k, v.encode("utf-8")) for k, v in headers.items()]
         size = len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in encoded)
@@ -182,7 +225,7 @@ class KafkaSink(Sink):
 
             deadline = time.monotonic() + self.timeout
             try:
-                for index, (event, (value, key, headers)) in enumerate(zip(events, encoded)):
+                for index, (event, (value, key, headers)) in enumerate(zip(events, encoded, strict=True)):
                     self._produce(producer, event, value, key, headers, functools.partial(report, index), deadline)
                 while pending[0] and self._fatal is None and (left := deadline - time.monotonic()) > 0:
                     producer.flush(min(left, 0.5))
@@ -239,6 +282,8 @@ class KafkaSink(Sink):
     def ping(self, timeout: float = 5.0) -> bool:
         """Whether the brokers answer a metadata request within ``timeout`` seconds."""
         with self._lock:
+            if self._closed:
+                return False
             try:
                 self._get_producer().list_topics(timeout=timeout)
             except KafkaException:

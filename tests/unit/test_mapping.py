@@ -266,7 +266,7 @@ def test_conditions_concat_constants_and_route_each():
   - match: {syntax: edifact, message: ORDERS}
     event: ParcelScanned
     each: {group: LIN}
-    when: {path: BGM/1, in: ["220", "221"]}
+    when: {path: /BGM/1, in: ["220", "221"]}
     fields:
       tracking_number: {concat: [/BGM/2, LIN/1], separator: "-"}
       status_code: {value: IN_TRANSIT}
@@ -320,3 +320,52 @@ identity:
     assert (r["order_number"], r["order_date"], r["currency"]) == ("UBL-7741", date(2026, 11, 20), "EUR")
     assert r["buyer"] == {"id": "5412345000013", "id_scheme": "GLN", "name": "Brasserie du Parc", "address": None}
     assert r["lines"][0]["unit"] == "C62" and r["lines"][0]["quantity"] == Decimal("12.0000")
+
+
+def test_inherited_paths_follow_hl_ancestry_and_envelope_is_readable():
+    segments = [seg("HL", "1", "", "S"), seg("HL", "2", "1", "O"), seg("PRF", "PO-A"), seg("HL", "3", "2", "P"),
+                seg("HL", "4", "3", "I"), seg("LIN", "", "VP", "A"), seg("HL", "5", "1", "O"), seg("PRF", "PO-B"),
+                seg("HL", "6", "5", "P"), seg("HL", "7", "6", "I"), seg("LIN", "", "VP", "B")]
+    root = Scope(segments)
+    items = [i for p in root.hl_levels("P") for i in p.hl_levels("I")]
+    inherited, absolute = parse_path("^PRF/1"), parse_path("/PRF/1")
+    assert [inherited.first(i)[0] for i in items] == ["PO-A", "PO-B"]  # each item's own order
+    assert [absolute.first(i)[0] for i in items] == ["PO-A", "PO-A"]  # the message's first
+    [ic] = parse(ORDERS)
+    msg_scope = Scope(ic.messages[0].segments, message=ic.messages[0])
+    assert parse_path("UNB/2.1").first(msg_scope)[0] == "S1"
+    assert parse_path("/UNB/2.2").first(msg_scope.groups(parse_path("LIN"), frozenset())[0])[0] == "14"
+
+
+def test_an_envelope_matching_two_partners_is_ambiguous():
+    from gateway.mapping.loader import Partners
+
+    a, _ = engine_for(order_route(""))
+    b, _ = engine_for(order_route(""))
+    b.id = "p2"
+    [ic] = parse(ORDERS)
+    with pytest.raises(MappingError) as info:
+        Partners([a, b]).identify(ic)
+    assert info.value.issue.code == "PARTNER_AMBIGUOUS" and "p1" in info.value.issue.text and "p2" in info.value.issue.text
+
+
+def test_optional_record_absent_is_null_but_half_present_is_an_error():
+    text = order_route("""      supplier:
+        fields:
+          id: "NAD[1=SU]/2.1"
+          name: "NAD[1=SU]/4"
+""")
+    [event] = map_one(ORDERS, text)
+    assert event.record["supplier"] is None
+    with pytest.raises(MappingError) as info:
+        map_one(ORDERS.replace(b"NAD+BY+123::9'", b"NAD+BY+123::9'NAD+SU+++Kontor'"), text)
+    assert "supplier.id is required" in info.value.issue.text
+
+
+def test_rule_keys_that_do_not_apply_are_errors():
+    found = problems(order_route("      notes: {path: FTX/4, group: NAD}\n"
+                                 "      currency: {concat: [{path: CUX/1.2, format: '102'}]}\n"
+                                 "      supplier: {fields: {id: NAD/2}, path: NAD/2}\n"))
+    assert any("'group' is for records" in f for f in found)
+    assert any("a concat part takes path, xpath or value only, not format" in f for f in found)
+    assert any("is a record: 'path' does not apply" in f for f in found)

@@ -179,7 +179,7 @@ def test_offsets_and_lines_point_at_each_segment(case):
             assert data[: seg.offset].count(b"\n") + 1 == seg.line
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(case=interchanges())
 def test_pyx12_reads_what_we_write(case):
     """An independent reader agrees with ours on every segment and element text."""

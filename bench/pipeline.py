@@ -1,0 +1,162 @@
+"""Inbound pipeline benchmark: documents -> parse -> map -> encode -> publish.
+
+Run: ``.venv/bin/python -m bench.pipeline`` (or ``make bench``).
+
+It starts a real Kafka-protocol broker (Tansu, memory-only) on loopback,
+generates a mixed set of documents (EDIFACT D.96A ORDERS and X12 004010 850
+interchanges, 5 lines per order), and measures in the same run:
+
+1. end to end: every document through ``Pipeline.process`` into a KafkaSink,
+   returning only when the broker confirmed every event (messages/s, events/s);
+2. the publish stage alone: the same events handed to a fresh KafkaSink;
+3. a raw confluent-kafka producer with the same settings (idempotent,
+   acks=all) sending the same, already-encoded values to the same broker.
+
+Targets: at least 5,000 ORDERS messages per second end to end on a 2-core
+machine, and the publish stage at least half the raw producer's rate. Both
+numbers are printed as ratios against what was measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.generate import edifact_orders, x12_850  # noqa: E402
+from gateway.bootstrap import build  # noqa: E402
+from gateway.config import GatewayConfig, KafkaConfig  # noqa: E402
+from gateway.embedded import Broker  # noqa: E402
+from gateway.pipeline import Document  # noqa: E402
+from gateway.sinks.kafka import KafkaSink  # noqa: E402
+from gateway.sinks.memory import MemorySink  # noqa: E402
+
+ORDERS_TARGET = 5000.0  # messages per second, end to end
+PUBLISH_TARGET = 0.5  # publish stage / raw producer
+
+
+def documents(interchanges: int, per_interchange: int) -> list[tuple[str, bytes]]:
+    """Half EDIFACT ORDERS, half X12 850, addressed from the sample partners."""
+    docs = []
+    for i in range(interchanges):
+        if i % 2 == 0:
+            data = edifact_orders(per_interchange, lines=5, seed=i + 1)
+            docs.append(("edifact", data))
+        else:
+            data = x12_850(per_interchange, lines=5, seed=i + 1)
+            # the generator's neutral ids -> the sample buyer of mappings/acme-retail.yaml
+            data = data.replace(b"*ZZ*GWSENDER       *", b"*ZZ*ACMERETAIL     *").replace(
+                b"GS*PO*GWSENDER*", b"GS*PO*ACMERETAIL*")
+            docs.append(("x12", data))
+    return docs
+
+
+def config(servers: str) -> GatewayConfig:
+    return GatewayConfig(kafka=KafkaConfig(bootstrap_servers=servers, client_id="bench"),
+                         mappings=ROOT / "mappings", schemas=ROOT / "schemas")
+
+
+def raw_producer_rate(servers: str, values: list[tuple[str, bytes | None, bytes]], extra: dict) -> float:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5, "client.id": "bench-raw", **extra})
+    confirmed = 0
+
+    def report(err, msg):
+        nonlocal confirmed
+        if err is None:
+            confirmed += 1
+
+    start = time.perf_counter()
+    for topic, key, value in values:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - start
+    if confirmed != len(values):
+        raise SystemExit(f"raw producer: only {confirmed} of {len(values)} confirmed")
+    return len(values) / elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--interchanges", type=int, default=20, help="documents (half EDIFACT, half X12)")
+    ap.add_argument("--messages", type=int, default=1000, help="orders per document")
+    args = ap.parse_args()
+
+    docs = documents(args.interchanges, args.messages)
+    total_bytes = sum(len(d) for _, d in docs)
+    with Broker() as broker:
+        servers = broker.bootstrap
+        # warm the topics and the producer (topic creation is not what is measured)
+        warm = build(config(servers))
+        for data in (edifact_orders(2, seed=99), x12_850(2, seed=99)):
+            warm.pipeline.process(Document(data))
+        warm.close()
+
+        # 1. end to end
+        parts = build(config(servers))
+        messages = events = dead = 0
+        start = time.perf_counter()
+        for _, data in docs:
+            outcome = parts.pipeline.process(Document(data))
+            messages += outcome.messages
+            events += len(outcome.events)
+            dead += len(outcome.dead_letters)
+        e2e = time.perf_counter() - start
+        parts.close()
+        if dead:
+            raise SystemExit(f"{dead} dead letter(s): the bench documents must map cleanly")
+
+        # the events again, mapped without publishing, for the publish-only runs
+        mapped = build(config(servers), sink=MemorySink())
+        batch = []
+        for _, data in docs:
+            batch.extend(mapped.pipeline.process(Document(data)).events)
+
+        # 2. the publish stage alone (encoding included, as the sink does it)
+        sink = KafkaSink(servers, mapped.encoder, client_id="bench-sink")
+        start = time.perf_counter()
+        for i in range(0, len(batch), 500):
+            sink.publish(batch[i : i + 500])
+        publish_rate = len(batch) / (time.perf_counter() - start)
+        sink.close()
+
+        # 3. a raw producer with the already-encoded values
+        values = [(e.topic, e.key.encode() if e.key else None,
+                   mapped.encoder.encode(e.event_type, e.record, e.topic)) for e in batch]
+        raw_rate = raw_producer_rate(servers, values, {"compression.type": sink.config.get("compression.type",
+                                                                                           "none")})
+
+    msg_rate = messages / e2e
+    print(f"Python {platform.python_version()}, {platform.machine()}, broker: Tansu (memory) on loopback")
+    print(f"{len(docs)} documents, {total_bytes / 1e6:.1f} MB, {messages} messages (5 lines each), {events} events")
+    print(f"{'stage':42} {'rate':>16}")
+    print(f"{'end to end (parse, map, encode, publish)':42} {msg_rate:>10,.0f} msg/s   {events / e2e:,.0f} events/s")
+    print(f"{'publish stage (KafkaSink, encoding)':42} {publish_rate:>10,.0f} events/s")
+    print(f"{'raw producer (pre-encoded values)':42} {raw_rate:>10,.0f} events/s")
+    print()
+    print("Targets")
+    ok1 = msg_rate >= ORDERS_TARGET
+    ok2 = publish_rate >= PUBLISH_TARGET * raw_rate
+    print(f"  end to end >= {ORDERS_TARGET:,.0f} msg/s      {msg_rate:>8,.0f}  {msg_rate / ORDERS_TARGET:.2f}x of target  "
+          f"{'PASS' if ok1 else 'MISS'}")
+    print(f"  publish >= {PUBLISH_TARGET:.0%} of raw producer   {publish_rate / raw_rate:>8.2f}x of raw  "
+          f"{'PASS' if ok2 else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

