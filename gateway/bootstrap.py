@@ -72,6 +72,6 @@ def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers:
         closers.append(sink.close)
     topics = config.kafka.topics
     mapper = Mapper(topic_for=lambda event_type: topics.get(event_type) or default_topic(event_type))
-    pipeline = Pipeline(partners, schemas, sink, mapper=mapper, dead_letter_topic=config.kafka.dead_letter_topic,
-                        batch_size=config.batch_size)
+    pipeline = Pipeline(partners, schemas, sink, encoder=encoder, mapper=mapper,
+                        dead_letter_topic=config.kafka.dead_letter_topic, batch_size=config.batch_size)
     return Parts(config, schemas, partners, encoder, sink, pipeline, closers)

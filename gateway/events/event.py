@@ -26,6 +26,7 @@ class Event:
     key: str | None  # the partitioning key, e.g. the order number; None spreads round-robin
     record: dict[str, Any]  # Avro-native values, see gateway.events.schemas
     headers: dict[str, str] = field(default_factory=dict)
+    value: bytes | None = None  # the encoded record, once the pipeline's encode stage ran
 
     @property
     def event_id(self) -> str:

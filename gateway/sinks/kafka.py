@@ -189,7 +189,9 @@ class KafkaSink(Sink):
     # --- publishing ---------------------------------------------------------------
 
     def _encode(self, event: Event) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
-        value = self.encoder.encode(event.event_type, event.record, event.topic)
+        value = event.value
+        if value is None:  # not encoded by the pipeline yet
+            value = self.encoder.encode(event.event_type, event.record, event.topic)
         key = event.key.encode("utf-8") if event.key is not None else None
         headers = dict(event.headers)
         if "ce_id" not in headers:

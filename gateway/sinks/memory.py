@@ -39,7 +39,8 @@ class MemorySink(Sink):
             raise RuntimeError("publish on a closed MemorySink")
         if self._failures:
             raise self._failures.pop(0)
-        values = [self.encoder.encode(e.event_type, e.record, e.topic) for e in events] if self.encoder else []
+        values = [e.value if e.value is not None else self.encoder.encode(e.event_type, e.record, e.topic)
+                  for e in events] if self.encoder else []
         delivered = []
         for event in events:
             offset = self._offsets.get(event.topic, 0)

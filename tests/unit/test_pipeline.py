@@ -1,0 +1,95 @@
+"""The inbound pipeline with an in-memory sink: stages, Skip, dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from gateway.bootstrap import build
+from gateway.config import GatewayConfig
+from gateway.errors import TransientError
+from gateway.pipeline import Document, Skip
+from gateway.sinks.memory import MemorySink
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERS = (ROOT / "samples/edifact/orders_d96a.edi").read_bytes()
+RECEIVED = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture()
+def parts():
+    return build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+
+
+def run(parts, data: bytes, **kw):
+    return parts.pipeline.process(Document(data, received_at=RECEIVED, receipt_id="r-1", raw_ref="sha256:x", **kw))
+
+
+def test_events_are_encoded_by_the_pipeline_and_published(parts):
+    outcome = run(parts, ORDERS)
+    [event] = outcome.events
+    assert event.value is not None and event.value[:2] == b"\xc3\x01"  # single-object encoding
+    assert parts.encoder.decode(event.value) == ("OrderCreated", parts.encoder.decode(event.value)[1])
+    assert parts.sink.events == [event] and len(outcome.deliveries) == 1
+
+
+def test_skip_is_an_explicit_signal_not_an_error(parts):
+    def skip_all(unit):
+        raise Skip("duplicate interchange")
+
+    parts.pipeline.stages.insert(0, skip_all)
+    outcome = run(parts, ORDERS)
+    assert outcome.skipped == [("1", "duplicate interchange")]
+    assert outcome.events == [] and outcome.dead_letters == [] and parts.sink.events == []
+
+
+@pytest.mark.parametrize(
+    "change, stage, code",
+    [
+        ((b"UNT+22+1", b"UNT+21+1"), "syntax", "MESSAGE_SEGMENT_COUNT_MISMATCH"),
+        ((b"5412345000013:14", b"9999999999999:14"), "partner", "PARTNER_UNKNOWN"),
+        ((b"ORDERS:D:96A", b"ORDERS:D:01B"), "mapping", "ROUTE_MISSING"),
+        ((b"BGM+220+PO-45001+9", b"BGM+220"), "mapping", "MAPPING_REQUIRED_MISSING"),
+        ((b"QTY+21:12:PCE", b"QTY+21:twelve:PCE"), "mapping", "MAPPING_VALUE_INVALID"),
+        ((b"UNB+UNOC", b"XYZ+UNOC"), "syntax", "INTERCHANGE_HEADER_INVALID"),
+        ((b"UNA:+.? '", b"HELLO"), "syntax", "NOT_EDI"),
+    ],
+)
+def test_each_failure_becomes_one_dead_letter(parts, change, stage, code):
+    outcome = run(parts, ORDERS.replace(*change))
+    assert outcome.events == []
+    [dead] = outcome.dead_letters
+    r = dead.record
+    assert (r["stage"], r["reason_code"]) == (stage, code)
+    assert r["raw_ref"] == "sha256:x" and r["source"]["receipt_id"] == "r-1" and r["position"]
+    assert dead.topic == "edigw.deadletter" and parts.sink.events == [dead]
+    parts.schemas.validate("DeadLetter", r)
+
+
+def test_interchange_errors_are_recorded_but_good_messages_still_published(parts):
+    outcome = run(parts, ORDERS.replace(b"UNZ+1+ORD000123", b"UNZ+2+ORD000123"))
+    assert len(outcome.events) == 1
+    [dead] = outcome.dead_letters
+    assert dead.record["reason_code"] == "INTERCHANGE_COUNT_MISMATCH" and dead.record["message_ref"] is None
+
+
+def test_the_envelope_must_name_the_authenticated_partner(parts):
+    outcome = run(parts, ORDERS, partner_id="acme-retail")
+    [dead] = outcome.dead_letters
+    assert dead.record["reason_code"] == "PARTNER_MISMATCH" and "brasserie-du-parc" in dead.record["error"]
+    assert run(parts, ORDERS, partner_id="brasserie-du-parc").events
+
+
+def test_dead_letter_ids_are_stable_across_retries(parts):
+    bad = ORDERS.replace(b"UNT+22+1", b"UNT+21+1")
+    assert run(parts, bad).dead_letters[0].event_id == run(parts, bad).dead_letters[0].event_id
+
+
+def test_a_transient_sink_failure_propagates_for_a_retry(parts):
+    parts.sink.fail_next(TransientError("broker down"), 1)
+    with pytest.raises(TransientError):
+        run(parts, ORDERS)
+    again = run(parts, ORDERS)  # the retry publishes the same event id
+    assert len(again.events) == 1
