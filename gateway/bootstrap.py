@@ -73,5 +73,6 @@ def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers:
     topics = config.kafka.topics
     mapper = Mapper(topic_for=lambda event_type: topics.get(event_type) or default_topic(event_type))
     pipeline = Pipeline(partners, schemas, sink, encoder=encoder, mapper=mapper,
-                        dead_letter_topic=config.kafka.dead_letter_topic, batch_size=config.batch_size)
+                        dead_letter_topic=config.kafka.dead_letter_topic, batch_size=config.batch_size,
+                        source_uri=config.kafka.source_uri)
     return Parts(config, schemas, partners, encoder, sink, pipeline, closers)

@@ -180,10 +180,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for path in args.files:
             stream, name = _open(path)
             with stream:
-                outcome = parts.pipeline.process(_document(args, stream, "file"))
-            topics = sorted({e.topic for e in outcome.events})
-            print(f"{name}: {outcome.messages} message(s), {len(outcome.events)} event(s) published to "
-                  f"{', '.join(topics) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
+                outcome = parts.pipeline.process(_document(args, stream, "file"), keep=False)
+            print(f"{name}: {outcome.messages} message(s), {outcome.published} event(s) published to "
+                  f"{', '.join(sorted(outcome.topics)) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
             status = _report_dead_letters(outcome, name)
     finally:
         parts.close()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from gateway.errors import EdiSyntaxError, MappingError, TerminalError
-from gateway.events import Encoder, Event, SchemaSet, SchemaValidationError, dead_letter_id
+from gateway.events import Encoder, Event, SchemaSet, SchemaValidationError, cloudevents_headers, dead_letter_id
 from gateway.mapping.engine import Mapper
 from gateway.mapping.loader import Partner, Partners
 from gateway.model import Interchange, Issue, Location, Message
@@ -74,7 +74,12 @@ class Unit:
 
 @dataclass
 class Outcome:
-    """What became of a document."""
+    """What became of a document.
+
+    ``events`` and ``deliveries`` are kept only when asked (``keep=True``):
+    a large interchange streams through in bounded memory, and only the
+    counts and topics remain.
+    """
 
     events: list[Event] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -82,6 +87,8 @@ class Outcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (message ref, reason)
     interchanges: list[Interchange] = field(default_factory=list)
     messages: int = 0
+    published: int = 0  # events the broker confirmed
+    topics: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -96,10 +103,11 @@ class Pipeline:
 
     def __init__(self, partners: Partners, schemas: SchemaSet, sink: Sink, *, encoder: Encoder | None = None,
                  mapper: Mapper | None = None, dead_letter_topic: str = "edigw.deadletter", batch_size: int = 500,
-                 stages: list[Stage] | None = None) -> None:
+                 source_uri: str = "urn:edigw", stages: list[Stage] | None = None) -> None:
         self.partners = partners
         self.schemas = schemas
         self.encoder = encoder
+        self.source_uri = source_uri
         self.sink = sink
         self.mapper = mapper or Mapper()
         self.dead_letter_topic = dead_letter_topic
@@ -134,21 +142,31 @@ class Pipeline:
             raise Rejected("mapping", exc.issue) from None
 
     def encode_events(self, unit: Unit) -> None:
-        """Avro-encode each event (with an encoder) or validate it (without one).
+        """Avro-encode each event and give it its CloudEvents headers (with an
+        encoder), or only validate it (without one).
 
         Encoding checks every type on the way (fastavro refuses what does not
         fit); only when it refuses does the slower validator run, to name the
         field. A separate validation pass would cost as much as the encoding.
+        All of this is per-message CPU work, done here so that publishing is
+        nothing but handing bytes to the producer.
         """
+        source = f"{self.source_uri}:partner:{unit.partner.id}" if unit.partner is not None else self.source_uri
         for event in unit.events:
             try:
                 if self.encoder is not None:
                     event.value = self.encoder.encode(event.event_type, event.record, event.topic)
+                    event.headers = {**cloudevents_headers(event, source, content_type=self.encoder.content_type),
+                                     **event.headers}
+                    self.sink.prepare(event)
                 else:
                     self.schemas.validate(event.event_type, event.record)
             except SchemaValidationError as exc:
                 raise Rejected("schema", Issue("SCHEMA_INVALID", f"{event.event_type}: {exc}",
                                                Location.of(unit.message.header))) from None
+            except TerminalError as exc:  # the sink cannot send it (too large, say)
+                raise Rejected("publish", Issue("SCHEMA_INVALID", f"{event.event_type}: {exc}",
+                                                Location.of(unit.message.header))) from None
 
     # -- running -------------------------------------------------------------
     def encoding_for(self, ic: Interchange) -> str | None:
@@ -168,11 +186,12 @@ class Pipeline:
                 outcome.interchanges.append(item)
                 self._interchange_issues(doc, item, outcome)
 
-    def process(self, doc: Document) -> Outcome:
+    def process(self, doc: Document, *, keep: bool = True) -> Outcome:
         """Run ``doc`` through every stage and publish its events and dead letters.
 
         Returns after the sink confirmed everything; a TransientError from the
-        sink propagates (retry the document: ids are stable).
+        sink propagates (retry the document: ids are stable). ``keep=False``
+        keeps no event in the outcome (long-running intake, large documents).
         """
         outcome = Outcome()
         batch: list[Event] = []
@@ -189,19 +208,23 @@ class Pipeline:
                     continue
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
-                    self._publish(batch, outcome)
+                    self._publish(batch, outcome, keep)
                     batch = []
         except EdiSyntaxError as exc:
             outcome.dead_letters.append(self.dead_letter(doc, "syntax", exc.issue, None))
-        self._publish(batch, outcome)
+        self._publish(batch, outcome, keep)
         if outcome.dead_letters:
             outcome.deliveries.extend(self.sink.publish(outcome.dead_letters))
         return outcome
 
-    def _publish(self, batch: list[Event], outcome: Outcome) -> None:
+    def _publish(self, batch: list[Event], outcome: Outcome, keep: bool) -> None:
         if batch:
-            outcome.deliveries.extend(self.sink.publish(batch))
-            outcome.events.extend(batch)
+            deliveries = self.sink.publish(batch)
+            outcome.published += len(deliveries)
+            outcome.topics.update(e.topic for e in batch)
+            if keep:
+                outcome.deliveries.extend(deliveries)
+                outcome.events.extend(batch)
 
     def _interchange_issues(self, doc: Document, ic: Interchange, outcome: Outcome) -> None:
         """Envelope errors above the messages (UNZ, GE, IEA) are recorded as dead

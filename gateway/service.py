@@ -38,9 +38,9 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
     parts = build(config, bootstrap_servers=servers)
 
     def deliver(doc: Document) -> Outcome:
-        outcome = parts.pipeline.process(doc)
-        log.info("document processed", messages=outcome.messages, events=len(outcome.events),
-                 topics=sorted({e.topic for e in outcome.events}), dead_letters=len(outcome.dead_letters),
+        outcome = parts.pipeline.process(doc, keep=False)
+        log.info("document processed", messages=outcome.messages, events=outcome.published,
+                 topics=sorted(outcome.topics), dead_letters=len(outcome.dead_letters),
                  errors=[f"{d.record['reason_code']}: {d.record['error']}" for d in outcome.dead_letters])
         return outcome
 

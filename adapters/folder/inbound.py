@@ -76,7 +76,7 @@ class FolderInbound(Inbound):
             except TransientError as exc:
                 log.warning("document left in the inbox for a retry", file=path.name, error=str(exc))
                 return
-        failed = getattr(outcome, "dead_letters", None) and not getattr(outcome, "events", None)
+        failed = getattr(outcome, "dead_letters", None) and not getattr(outcome, "published", 0)
         target = self.config.path / ("failed" if failed else "processed") / path.name
         path.replace(target)
         log.info("document taken in", file=path.name, moved_to=str(target.parent.name))

@@ -27,6 +27,7 @@ class Event:
     record: dict[str, Any]  # Avro-native values, see gateway.events.schemas
     headers: dict[str, str] = field(default_factory=dict)
     value: bytes | None = None  # the encoded record, once the pipeline's encode stage ran
+    prepared: Any = None  # what the sink sends, from Sink.prepare (its own format)
 
     @property
     def event_id(self) -> str:

@@ -252,6 +252,17 @@ class Compiler:
         strip = rule.strip
         if cond is None and mapping is None and codes is None and default is _MISSING and strip:
             # The common rule, a path and nothing else: the shortest way through.
+            path = self._plain_path(rule)
+            if target.kind == "string" and path is not None:
+                first = path.first
+
+                def path_string(scope: Scope):
+                    found = first(scope)
+                    if found is None:
+                        return None
+                    return found[0].strip() or None
+
+                return path_string
             if target.kind == "string":
                 def plain_string(scope: Scope):
                     found = source(scope)
@@ -300,6 +311,16 @@ class Compiler:
                 raise fail("MAPPING_VALUE_INVALID", f"{name}: {exc}", seg, node) from None
 
         return run
+
+    def _plain_path(self, rule: Rule) -> SegmentPath | None:
+        """The rule's segment path, when the rule is nothing but one."""
+        if self.syntax == "xml" or not rule.path or rule.model_fields_set - {"path"}:
+            return None
+        try:
+            path = parse_path(rule.path)
+        except PathError:
+            return None
+        return path if path.element is not None else None
 
     def translation(self, rule: Rule, target: Target, key: tuple) -> tuple[dict | None, Any]:
         if rule.map is None:

@@ -167,12 +167,13 @@ def parse_path(text: str) -> SegmentPath:
 class Scope:
     """The segments a rule looks at, with a lazily built index by tag."""
 
-    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl", "parent")
+    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl", "parent", "_groups")
 
     def __init__(self, segments: list[Segment], *, message: Message | None = None, root: Scope | None = None,
                  hl_id: str | None = None, node=None, parent: Scope | None = None) -> None:
         self.segments = segments
         self.parent = parent
+        self._groups: dict | None = None
         self._index: dict[str, list[Segment]] | None = None
         self.message = message if message is not None else (root.message if root is not None else None)
         self.root = root if root is not None else self
@@ -222,15 +223,32 @@ class Scope:
     # -- segment groups ----------------------------------------------------
     def groups(self, trigger: SegmentPath, until: frozenset[str]) -> list[Scope]:
         """One scope per segment matching ``trigger``, up to the next trigger
-        tag or a tag in ``until`` (exclusive)."""
+        tag or a tag in ``until`` (exclusive).
+
+        The groups of a tag are cut once per scope (NAD[1=BY], NAD[1=SU] and
+        NAD[1=DP] share the cut) and then filtered by the trigger's filters.
+        """
+        key = (trigger.tag, until)
+        cache = self._groups
+        if cache is None:
+            cache = self._groups = {}
+        every = cache.get(key)
+        if every is None:
+            every = cache[key] = self._cut(trigger.tag, until)
+        if not trigger.filters:
+            return every
+        return [g for g in every if trigger.matches(g.segments[0])]
+
+    def _cut(self, tag: str, until: frozenset[str]) -> list[Scope]:
+        if not self.by_tag(tag):
+            return []
         out: list[Scope] = []
         current: list[Segment] | None = None
-        tag = trigger.tag
         for seg in self.segments:
             if seg.tag == tag:
                 if current is not None:
                     out.append(self.child(current))
-                current = [seg] if trigger.matches(seg) else None
+                current = [seg]
             elif current is not None:
                 if seg.tag in until:
                     out.append(self.child(current))

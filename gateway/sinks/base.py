@@ -46,6 +46,15 @@ class Sink(abc.ABC):
     def publish(self, events: Sequence[Event]) -> list[Delivery]:
         """Publish ``events``; return after every one is confirmed, in order."""
 
+    def prepare(self, event: Event) -> None:
+        """Turn ``event`` into what this sink sends (``event.prepared``).
+
+        The pipeline calls it per message, in its encode stage, so the CPU work
+        of building the wire form is done there (on every worker) and
+        ``publish`` does nothing but send. A TerminalError here (an event too
+        large, say) dead-letters the message. The default prepares nothing.
+        """
+
     def ping(self, timeout: float = 5.0) -> bool:
         """Whether the broker answers within ``timeout`` seconds (readiness)."""
         return True

@@ -188,6 +188,9 @@ class KafkaSink(Sink):
 
     # --- publishing ---------------------------------------------------------------
 
+    def prepare(self, event: Event) -> None:
+        event.prepared = self._encode(event)
+
     def _encode(self, event: Event) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
         value = event.value
         if value is None:  # not encoded by the pipeline yet
@@ -210,7 +213,8 @@ class KafkaSink(Sink):
         if not events:
             return []
         with self._lock:
-            encoded = [self._encode(e) for e in events]  # TerminalError before anything is sent
+            # TerminalError before anything is sent
+            encoded = [e.prepared if e.prepared is not None else self._encode(e) for e in events]
             producer = self._get_producer()
             results: list[Delivery | KafkaError | None] = [None] * len(events)
             pending = [len(events)]
@@ -218,17 +222,18 @@ class KafkaSink(Sink):
             def report(index: int, error: KafkaError | None, message: Message) -> None:
                 if results[index] is None:
                     pending[0] -= 1
-                if error is not None:
-                    results[index] = error
-                else:
-                    results[index] = Delivery(
-                        message.topic(), message.partition(), message.offset(), events[index].event_id
-                    )
+                results[index] = error if error is not None else message
 
             deadline = time.monotonic() + self.timeout
             try:
+                produce = producer.produce
                 for index, (event, (value, key, headers)) in enumerate(zip(events, encoded, strict=True)):
-                    self._produce(producer, event, value, key, headers, functools.partial(report, index), deadline)
+                    try:  # the common case, without a method call per event
+                        produce(event.topic, value=value, key=key, headers=headers,
+                                on_delivery=functools.partial(report, index))
+                    except BufferError:  # local queue full: let deliveries drain it
+                        self._produce(producer, event, value, key, headers, functools.partial(report, index),
+                                      deadline)
                 while pending[0] and self._fatal is None and (left := deadline - time.monotonic()) > 0:
                     producer.flush(min(left, 0.5))
             except KafkaException as exc:
@@ -258,7 +263,7 @@ class KafkaSink(Sink):
                 if not terminal:
                     self._discard()
                 raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
-            return [r for r in results if isinstance(r, Delivery)]
+            return [Delivery(m.topic(), m.partition(), m.offset(), e.event_id) for m, e in zip(results, events)]
 
     def _produce(
         self,
