@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

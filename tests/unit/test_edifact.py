@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import io
 
 import pytest
 
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Interchange, Message, Repeats, Segment
 from gateway.syntax import edifact
-
-
-class Trickle(io.RawIOBase):
-    """A stream that hands out a few bytes per read: every chunk boundary gets hit."""
-
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.pos, self.step = data, 0, step
-
-    def read(self, size: int = -1) -> bytes:
-        out = self.data[self.pos : self.pos + min(self.step, size if size > 0 else self.step)]
-        self.pos += len(out)
-        return out
+from tests import helpers
+from tests.helpers import Trickle, codes
 
 
 def read_all(data: bytes, **kw) -> tuple[list[Interchange], list[Message]]:
-    items = list(edifact.read(data, keep=True, **kw))
-    return [i for i in items if isinstance(i, Interchange)], [i for i in items if isinstance(i, Message)]
+    return helpers.read_all(edifact, data, **kw)
 
 
 def one(data: bytes, **kw) -> Interchange:
     ics, _ = read_all(data, **kw)
     assert len(ics) == 1
     return ics[0]
-
-
-def codes(ic: Interchange) -> list[str]:
-    return [i.code for i in ic.all_issues()]
 
 
 BASIC = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import warnings
 
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.model import Delimiters, Interchange, Message, Repeats, Segment
 from gateway.syntax import edifact
+from tests.helpers import Trickle
 
 SERVICE_CHARS = "+:'?*|~^#=!"
 # Letters, digits, punctuation, Latin-1 letters, and every service character.
@@ -65,19 +65,9 @@ def interchanges(draw, with_repeats: bool):
 
 
 def read_back(data: bytes, step: int | None = None) -> Interchange:
-    source = data if step is None else _Trickle(data, step)
+    source = data if step is None else Trickle(data, step)
     [ic] = [i for i in edifact.read(source, keep=True) if isinstance(i, Interchange)]
     return ic
-
-
-class _Trickle(io.RawIOBase):
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.pos, self.step = data, 0, step
-
-    def read(self, size: int = -1) -> bytes:
-        out = self.data[self.pos : self.pos + self.step]
-        self.pos += len(out)
-        return out
 
 
 def bodies(ic: Interchange) -> list[list]:

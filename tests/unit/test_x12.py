@@ -12,23 +12,10 @@ from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Group, Interchange, Message, Repeats, Segment
 from gateway.syntax import read as sniff_read
 from gateway.syntax import x12
+from tests import helpers
+from tests.helpers import Trickle, codes
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
-
-
-class Trickle(io.RawIOBase):
-    """A stream that hands out a few bytes per read: every chunk boundary gets hit."""
-
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.pos, self.step = data, 0, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        out = self.data[self.pos : self.pos + self.step]
-        self.pos += len(out)
-        return out
 
 
 def isa(
@@ -71,18 +58,13 @@ def envelope(
 
 
 def read_all(data: bytes | io.RawIOBase, **kw) -> tuple[list[Interchange], list[Message]]:
-    items = list(x12.read(data, keep=True, **kw))
-    return [i for i in items if isinstance(i, Interchange)], [i for i in items if isinstance(i, Message)]
+    return helpers.read_all(x12, data, **kw)
 
 
 def one(data: bytes, **kw) -> Interchange:
     ics, _ = read_all(data, **kw)
     assert len(ics) == 1
     return ics[0]
-
-
-def codes(ic: Interchange) -> list[str]:
-    return [i.code for i in ic.all_issues()]
 
 
 def issue(ic: Interchange, code: str):

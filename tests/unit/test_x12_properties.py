@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gateway.model import Delimiters, Group, Interchange, Message, Repeats, Segment
 from gateway.syntax import x12
+from tests.helpers import Trickle
 
 # Characters that may serve as separators (never letters, digits or white space).
 SERVICE_POOL = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -95,21 +96,8 @@ def canonical(elements: list) -> list:
     return out
 
 
-class _Trickle(io.RawIOBase):
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.pos, self.step = data, 0, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        out = self.data[self.pos : self.pos + self.step]
-        self.pos += len(out)
-        return out
-
-
 def read_back(data: bytes, step: int | None = None, **kw) -> Interchange:
-    source = data if step is None else _Trickle(data, step)
+    source = data if step is None else Trickle(data, step)
     [ic] = [i for i in x12.read(source, keep=True, **kw) if isinstance(i, Interchange)]
     return ic
 

@@ -1,0 +1,32 @@
+"""Helpers shared by the reader tests."""
+
+from __future__ import annotations
+
+import io
+
+from gateway.model import Interchange, Message
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out a few bytes per read: every chunk boundary gets hit."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        out = self.data[self.pos : self.pos + self.step]
+        self.pos += len(out)
+        return out
+
+
+def read_all(reader, data, **kw) -> tuple[list[Interchange], list[Message]]:
+    """Every interchange and message ``reader.read`` yields, messages kept."""
+    items = list(reader.read(data, keep=True, **kw))
+    return [i for i in items if isinstance(i, Interchange)], [i for i in items if isinstance(i, Message)]
+
+
+def codes(ic: Interchange) -> list[str]:
+    return [i.code for i in ic.all_issues()]
