@@ -131,11 +131,13 @@ def _received_at(text: str | None):
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _document(args: argparse.Namespace, stream: BinaryIO, transport: str):
+def _document(args: argparse.Namespace, stream: BinaryIO, transport: str, path: str | None = None):
+    from adapters.folder.inbound import sha256_ref
     from gateway.pipeline import Document
 
+    raw_ref = sha256_ref(Path(path)) if path and path != "-" else None
     return Document(stream, received_at=_received_at(args.received_at), transport=transport,
-                    receipt_id=args.receipt_id)
+                    receipt_id=args.receipt_id, raw_ref=raw_ref)
 
 
 def event_json(schemas, event) -> dict:
@@ -163,7 +165,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         parts.pipeline.stages[1] = lambda unit: setattr(unit, "partner", partner)
     stream, name = _open(args.file)
     with stream:
-        outcome = parts.pipeline.process(_document(args, stream, "file"))
+        outcome = parts.pipeline.process(_document(args, stream, "file", args.file))
     print(json.dumps([event_json(parts.schemas, e) for e in outcome.events], ensure_ascii=False, indent=1))
     return _report_dead_letters(outcome, name)
 
@@ -180,7 +182,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for path in args.files:
             stream, name = _open(path)
             with stream:
-                outcome = parts.pipeline.process(_document(args, stream, "file"), keep=False)
+                outcome = parts.pipeline.process(_document(args, stream, "file", path), keep=False)
             print(f"{name}: {outcome.messages} message(s), {outcome.published} event(s) published to "
                   f"{', '.join(sorted(outcome.topics)) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
             status = _report_dead_letters(outcome, name)

@@ -8,6 +8,7 @@ reading it failed outright), so a restart never takes it in twice.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import datetime, timezone
@@ -21,6 +22,15 @@ from gateway.errors import TransientError
 from gateway.pipeline import Document
 
 log = structlog.get_logger("adapters.folder")
+
+
+def sha256_ref(path: Path) -> str:
+    """A content reference to the raw document (``sha256:<hex>``), read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
 
 
 class FolderConfig(BaseModel):
@@ -69,8 +79,10 @@ class FolderInbound(Inbound):
 
     def _take(self, path: Path, deliver: Deliver) -> None:
         received = datetime.now(timezone.utc)
+        raw_ref = sha256_ref(path)
         with path.open("rb") as stream:
-            doc = Document(stream, received_at=received, transport="file", partner_id=self.config.partner)
+            doc = Document(stream, received_at=received, transport="file", partner_id=self.config.partner,
+                           raw_ref=raw_ref)
             try:
                 outcome = deliver(doc)
             except TransientError as exc:
@@ -79,7 +91,7 @@ class FolderInbound(Inbound):
         failed = getattr(outcome, "dead_letters", None) and not getattr(outcome, "published", 0)
         target = self.config.path / ("failed" if failed else "processed") / path.name
         path.replace(target)
-        log.info("document taken in", file=path.name, moved_to=str(target.parent.name))
+        log.info("document taken in", file=path.name, moved_to=str(target.parent.name), raw_ref=raw_ref)
 
     def _loop(self, deliver: Deliver) -> None:
         while not self._stop.is_set():
