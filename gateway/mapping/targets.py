@@ -74,6 +74,10 @@ def target_of(name: str, avro, optional: bool = False, has_default: bool = False
 
 def load_targets(folder: Path) -> dict[str, Target]:
     """Every event schema of ``folder`` (``*.avsc``) by record name."""
+    if not any(Path(folder).glob("*.avsc")):
+        from gateway.errors import ConfigError
+
+        raise ConfigError(f"{folder}: no Avro schemas (*.avsc) there")
     out = {}
     for path in sorted(Path(folder).glob("*.avsc")):
         schema = json.loads(path.read_text(encoding="utf-8"))

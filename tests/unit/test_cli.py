@@ -91,3 +91,18 @@ def test_missing_file_and_bad_usage():
     run = edigw("parse", "no/such/file.edi")
     assert run.returncode == 2 and "cannot open no/such/file.edi" in one_line(run)
     assert edigw("parse", "x", "--format", "yaml").returncode == 2
+
+
+def test_check_lists_problems_and_refuses_missing_folders(tmp_path):
+    ok = edigw("check")
+    assert ok.returncode == 0 and "6 partner file(s)" in ok.stdout.decode()
+    (tmp_path / "p.yaml").write_text("partner: p\nidentity: {edifact: {sender: X}}\ninbound:\n"
+                                     "  - match: {syntax: edifact, message: ORDERS}\n    event: OrderCreated\n"
+                                     "    fields: {order_nr: BGM/2}\n")
+    bad = edigw("check", "--mappings", str(tmp_path))
+    assert bad.returncode == 1
+    err = bad.stderr.decode()
+    assert f"{tmp_path / 'p.yaml'}:6: inbound[0].fields.order_nr" in err and "Traceback" not in err
+    assert edigw("check", "--mappings", str(tmp_path / "none")).returncode == 1
+    missing = edigw("check", "--schemas", str(tmp_path))
+    assert missing.returncode == 2 and "no Avro schemas" in one_line(missing)
