@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader
 from fastavro.schema import fingerprint
 
 from gateway.errors import GatewayError, TerminalError, TransientError
@@ -118,6 +118,15 @@ def _encoding_failed(schemas: SchemaSet, event_type: str, record: Mapping[str, A
     return SchemaValidationError(event_type, "", f"cannot be encoded: {type(exc).__name__}: {exc}")
 
 
+def _compiled_writers(schemas: SchemaSet) -> dict[str, Callable[[Any], bytes]]:
+    """A generated Avro writer per event type (see gateway.events.avro_writer for why)."""
+    from fastavro.schema import expand_schema
+
+    from gateway.events.avro_writer import compile_writer
+
+    return {name: compile_writer(expand_schema(schemas.raw(name))) for name in schemas.names}
+
+
 class SingleObjectEncoder:
     """Avro single-object encoding; decoding looks the fingerprint up in the SchemaSet."""
 
@@ -134,6 +143,7 @@ class SingleObjectEncoder:
             self._writers[name] = (SINGLE_OBJECT_MARKER + fp, schemas.get(name))
             reader = parse_schema(_without_uuid_logical_type(schemas.raw(name)), named_schemas={})
             self._readers[fp] = (name, reader)
+        self._bodies = _compiled_writers(schemas)
 
     def header(self, event_type: str) -> bytes:
         """The 10 bytes every value of ``event_type`` starts with."""
@@ -147,14 +157,11 @@ class SingleObjectEncoder:
             raise
 
     def encode(self, event_type: str, record: Mapping[str, Any], topic: str = "") -> bytes:
-        header, schema = self._writer(event_type)
-        out = io.BytesIO()
-        out.write(header)
+        header, _ = self._writer(event_type)
         try:
-            schemaless_writer(out, schema, record)
-        except Exception as exc:  # fastavro raises TypeError, ValueError, AttributeError, ...
+            return header + self._bodies[event_type](record)
+        except Exception as exc:  # TypeError, ValueError, KeyError, AttributeError, ...
             raise _encoding_failed(self.schemas, event_type, record, exc) from exc
-        return out.getvalue()
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         if len(data) < 10 or data[:2] != SINGLE_OBJECT_MARKER:
@@ -235,10 +242,20 @@ class RegistryEncoder:
             self._deserializers[name] = AvroDeserializer(client, text)
         self._names_by_id: dict[int, str] = {}
         self._single: SingleObjectEncoder | None = None
+        # After the serializer has registered (or looked up) the schema of an
+        # (event type, topic), its 5-byte header is reused with the compiled body.
+        self._bodies = _compiled_writers(schemas)
+        self._headers: dict[tuple[str, str], bytes] = {}
 
     def encode(self, event_type: str, record: Mapping[str, Any], topic: str) -> bytes:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
+        header = self._headers.get((event_type, topic))
+        if header is not None:
+            try:
+                return header + self._bodies[event_type](record)
+            except Exception as exc:
+                raise self._error(event_type, record, exc) from exc
         try:
             serializer = self._serializers[event_type]
         except KeyError:
@@ -249,6 +266,7 @@ class RegistryEncoder:
         except Exception as exc:
             raise self._error(event_type, record, exc) from exc
         assert data is not None
+        self._headers[(event_type, topic)] = data[:5]  # magic byte and schema id
         return data
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
