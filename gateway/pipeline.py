@@ -108,6 +108,7 @@ class Pipeline:
         self.schemas = schemas
         self.encoder = encoder
         self.source_uri = source_uri
+        self._last_partner: tuple = (None, None)  # (interchange, partner): all its messages share it
         self.sink = sink
         self.mapper = mapper or Mapper()
         self.dead_letter_topic = dead_letter_topic
@@ -122,10 +123,15 @@ class Pipeline:
     # -- the stages ----------------------------------------------------------
     def identify_partner(self, unit: Unit) -> None:
         ic = unit.message.interchange
-        try:
-            unit.partner = self.partners.identify(ic, unit.message)
-        except MappingError as exc:
-            raise Rejected("partner", exc.issue) from None
+        last_ic, last_partner = self._last_partner
+        if last_ic is ic and ic.syntax != "xml":
+            unit.partner = last_partner
+        else:
+            try:
+                unit.partner = self.partners.identify(ic, unit.message)
+            except MappingError as exc:
+                raise Rejected("partner", exc.issue) from None
+            self._last_partner = (ic, unit.partner)
         claimed = unit.document.partner_id
         if claimed is not None and unit.partner.id != claimed:
             raise Rejected("partner", Issue(

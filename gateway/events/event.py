@@ -35,8 +35,8 @@ class Event:
 
 
 def _rfc3339(value: dt.datetime) -> str:
-    value = value.astimezone(dt.timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    text = value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")  # ...+00:00
+    return text[:-6] + "Z"
 
 
 def cloudevents_headers(event: Event, source_uri: str, *, content_type: str | None = None) -> dict[str, str]:

@@ -447,7 +447,7 @@ class Compiler:
             scale, precision, implied = target.scale, target.precision, rule.implied_decimals
 
             def decimal(raw, seg, scope):
-                mark = _decimal_mark(scope)
+                mark = scope.decimal_mark if scope is not None else "."
                 return convert.to_decimal(raw, scale=scale, precision=precision, decimal_mark=mark, implied=implied)
 
             return decimal
@@ -536,13 +536,6 @@ def _float(raw: str) -> float:
         return float(raw.strip())
     except ValueError:
         raise ValueError(f"'{raw}' is not a number") from None
-
-
-def _decimal_mark(scope: Scope | None) -> str:
-    message = scope.root.message if scope is not None else None
-    ic = message.interchange if message is not None else None
-    delims = ic.delimiters if ic is not None else None
-    return delims.decimal if delims is not None else "."
 
 
 def _dtm_format(seg: Segment | None) -> str:

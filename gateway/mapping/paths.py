@@ -35,6 +35,9 @@ _PATH = re.compile(
 _FILTER = re.compile(r"^\s*(?P<pos>\d+(?:\.\d+)?)\s*(?:(?P<op>!=|=)(?P<values>.*))?$")
 
 
+_SMALL_SCOPE = 12  # scopes this small are scanned, not indexed
+
+
 class PathError(ValueError):
     """A path that does not follow the grammar above."""
 
@@ -124,7 +127,19 @@ class SegmentPath:
                 if value != "":
                     return value, seg
             return None
-        for seg in (scope.root if self.absolute else scope).by_tag(self.tag):
+        if self.absolute:
+            scope = scope.root
+        index = scope._index
+        if index is not None:
+            found = index.get(self.tag)
+        elif len(scope.segments) <= _SMALL_SCOPE and scope.root is not scope:  # the root also holds the envelope
+            tag = self.tag  # a scan beats building an index for a handful of segments
+            found = [s for s in scope.segments if s.tag == tag]
+        else:
+            found = scope.by_tag(self.tag)
+        if not found:
+            return None
+        for seg in found:
             if filters:
                 for f in filters:
                     if not f.test(seg):
@@ -167,13 +182,16 @@ def parse_path(text: str) -> SegmentPath:
 class Scope:
     """The segments a rule looks at, with a lazily built index by tag."""
 
-    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl", "parent", "_groups")
+    __slots__ = ("segments", "_index", "hl_id", "root", "node", "message", "_hl", "parent", "_groups",
+                 "decimal_mark")
 
     def __init__(self, segments: list[Segment], *, message: Message | None = None, root: Scope | None = None,
                  hl_id: str | None = None, node=None, parent: Scope | None = None) -> None:
         self.segments = segments
         self.parent = parent
         self._groups: dict | None = None
+        self.decimal_mark = _decimal_mark(message) if message is not None else (
+            root.decimal_mark if root is not None else ".")
         self._index: dict[str, list[Segment]] | None = None
         self.message = message if message is not None else (root.message if root is not None else None)
         self.root = root if root is not None else self
@@ -275,6 +293,13 @@ class Scope:
                 continue
             out.append(self.child(segments, hl_id=hl_id))
         return out
+
+
+def _decimal_mark(message: Message) -> str:
+    """The UNA decimal mark of the message's interchange ("." without one)."""
+    ic = message.interchange
+    delims = ic.delimiters if ic is not None else None
+    return delims.decimal if delims is not None else "."
 
 
 def _add_envelope(index: dict, message: Message) -> None:

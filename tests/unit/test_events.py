@@ -756,3 +756,12 @@ def test_registry_refusals_and_outages(schemas: SchemaSet, status: int, kind: st
         encoder.encode("ParcelScanned", example_record("ParcelScanned"), "edigw.parcels")
     assert type(caught.value).__name__ == kind
     assert f"HTTP {status}" in str(caught.value)
+
+
+def test_fast_uuid5_is_uuid5():
+    import uuid as _uuid
+
+    from gateway.events.ids import EDIGW_NAMESPACE, uuid5
+
+    for name in ("", "a", "brasserie|ORD1|1|0", "é|ü|\\|x" * 20):
+        assert uuid5(name) == str(_uuid.uuid5(EDIGW_NAMESPACE, name))
