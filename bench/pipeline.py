@@ -41,6 +41,7 @@ from gateway.workers import WorkerPool  # noqa: E402
 
 ORDERS_TARGET = 5000.0  # messages per second, end to end
 PUBLISH_TARGET = 0.5  # publish stage / raw producer
+EXTRA: dict = {}  # librdkafka settings for every producer of the run (--producer-config)
 
 
 def documents(interchanges: int, per_interchange: int) -> list[tuple[str, bytes]]:
@@ -60,7 +61,7 @@ def documents(interchanges: int, per_interchange: int) -> list[tuple[str, bytes]
 
 
 def config(servers: str) -> GatewayConfig:
-    return GatewayConfig(kafka=KafkaConfig(bootstrap_servers=servers, client_id="bench"),
+    return GatewayConfig(kafka=KafkaConfig(bootstrap_servers=servers, client_id="bench", extra=EXTRA),
                          mappings=ROOT / "mappings", schemas=ROOT / "schemas")
 
 
@@ -100,7 +101,12 @@ def main() -> int:
     ap.add_argument("--interchanges", type=int, default=20, help="documents (half EDIFACT, half X12)")
     ap.add_argument("--messages", type=int, default=1000, help="orders per document")
     ap.add_argument("--workers", type=int, default=2, help="pipeline processes for the parallel run")
+    ap.add_argument("--producer-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a librdkafka setting for every producer, e.g. compression.type=none")
     args = ap.parse_args()
+    for item in args.producer_config:
+        key, _, value = item.partition("=")
+        EXTRA[key] = value
 
     docs = documents(args.interchanges, args.messages)
     total_bytes = sum(len(d) for _, d in docs)
@@ -146,7 +152,7 @@ def main() -> int:
             batch.extend(mapped.pipeline.process(Document(data)).events)
 
         # 2. the publish stage alone (encoding included, as the sink does it)
-        sink = KafkaSink(servers, mapped.encoder, client_id="bench-sink")
+        sink = KafkaSink(servers, mapped.encoder, client_id="bench-sink", extra_config=EXTRA)
         for e in batch:
             sink.prepare(e)  # what the pipeline's encode stage does for a KafkaSink
         sink.publish(batch[:1])  # connect and get a producer id before the clock starts

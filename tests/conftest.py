@@ -6,6 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# authlib (under the Schema Registry client) installs an "always" warning filter
+# when first imported; imported here, before any test, pytest's own
+# filterwarnings (pyproject.toml) stay in front of it.
+import authlib.deprecate  # noqa: F401
+
 from tests.broker import Broker, BrokerUnavailable
 
 
