@@ -19,7 +19,7 @@ from gateway.mapping import convert
 from gateway.mapping.paths import PathError, Scope, SegmentPath, parse_path
 from gateway.mapping.spec import Condition, Each, PartnerFile, Rule
 from gateway.mapping.targets import ENVELOPE_FIELDS, Target
-from gateway.model import Issue, Location, Segment
+from gateway.model import Issue, Location, Repeats, Segment
 from gateway.yamlconf import Located
 
 Fn = Callable[[Scope], Any]
@@ -82,30 +82,98 @@ class Compiler:
         absent = {name: (None if sub.optional else []) if sub.kind == "array" else None
                   for name, sub in target.fields.items()
                   if name not in rules and not (top and name in ENVELOPE_FIELDS)}
-        optional = target.optional
-        record_name = target.name
+        return self._generate_record(rules, compiled, target, absent)
 
-        def run(scope: Scope) -> dict | None:
-            out = dict(absent)
-            found = False
-            missing = None
-            for name, fn, sub in compiled:
-                value = fn(scope)
-                if value is None:
-                    if sub.required and missing is None:
-                        missing = name
-                elif value != [] or sub.kind != "array":
-                    found = True
-                out[name] = value
-            if optional and not found:
-                return None  # an optional record the message does not have
-            if missing is not None:
-                raise fail("MAPPING_REQUIRED_MISSING",
-                           f"{record_name}.{missing} is required but the message has no value for it",
-                           _first(scope), scope.node if scope.node is not None else scope.root.node)
-            return out
+    # -- records as generated code ----------------------------------------
+    _INLINE_KINDS = frozenset({"string", "decimal", "date", "timestamp", "int", "long"})
 
-        return run
+    def _generate_record(self, rules: dict, compiled: list, target: Target, absent: dict) -> Fn:
+        """The record's run function, generated as straight-line Python.
+
+        A field whose rule is a bare segment path is read inline (segment
+        lookup, filters and element access written out for its positions); any
+        other field calls its compiled rule. Same behaviour as calling every
+        compiled rule in turn, without a chain of calls per field: mapping is
+        the costliest stage after reading, and most rules are bare paths.
+        """
+        lines = ["def run(scope):", "    idx = scope.index()", "    out = dict(ABSENT)", "    found = False",
+                 "    missing = None"]
+        ns: dict[str, Any] = {"ABSENT": absent, "_pick": _pick, "_convert": _convert, "fail": fail,
+                              "_first": _first}
+        uses_root = False
+        for k, (name, fn, sub) in enumerate(compiled):
+            path = self._inline_path(rules.get(name), sub)
+            if path is None:
+                ns[f"F{k}"] = fn
+                lines.append(f"    v = F{k}(scope)")
+            else:
+                uses_root |= path.absolute
+                lines += self._inline_lookup(path, k, ns)
+                if sub.kind == "string":
+                    lines.append("    v = v.strip() or None if v is not None else None")
+                else:
+                    ns[f"C{k}"] = self.converter(Rule(), sub, ())
+                    lines.append(f"    v = _convert(C{k}, {name!r}, v, s, scope) if v is not None else None")
+            lines.append(f"    out[{name!r}] = v")
+            lines.append("    if v is None:")
+            lines.append(f"        if missing is None and {sub.required!r}: missing = {name!r}")
+            if sub.kind == "array":
+                lines.append("    elif v != []: found = True")
+            else:
+                lines.append("    else: found = True")
+        if uses_root:
+            lines.insert(2, "    ridx = scope.root.index()")
+        if target.optional:
+            lines.append("    if not found: return None")
+        lines += ["    if missing is not None:",
+                  "        raise fail('MAPPING_REQUIRED_MISSING', f'" + target.name
+                  + ".{missing} is required but the message has no value for it', _first(scope),"
+                  " scope.node if scope.node is not None else scope.root.node)",
+                  "    return out"]
+        exec(compile("\n".join(lines), f"<mapping record {target.name}>", "exec"), ns)
+        return ns["run"]
+
+    def _inline_path(self, rule, target: Target) -> SegmentPath | None:
+        if self.syntax == "xml" or target.kind not in self._INLINE_KINDS:
+            return None
+        if isinstance(rule, str):
+            text = rule
+        elif isinstance(rule, Rule) and rule.model_fields_set == {"path"} and rule.path:
+            text = rule.path
+        else:
+            return None
+        try:
+            path = parse_path(text)
+        except PathError:
+            return None
+        return path if path.element is not None and not path.inherit else None
+
+    @staticmethod
+    def _inline_lookup(path: SegmentPath, k: int, ns: dict) -> list[str]:
+        """Code that sets ``v`` (the first non-empty value, or None) and ``s`` (its segment)."""
+        def extract(var: str, element: int, component: int | None) -> list[str]:
+            i, j = element - 1, (component or 1) - 1
+            keep = var if j == 0 else "''"  # a simple element has only a first component
+            return [f"if len(els) > {i}:",
+                    f"    {var} = els[{i}]",
+                    f"    {var} = {keep} if {var}.__class__ is str else _pick({var}, {j})",
+                    "else:",
+                    f"    {var} = ''"]
+
+        out = ["    v = s = None", f"    for seg in {'ridx' if path.absolute else 'idx'}.get({path.tag!r}, ()):",
+               "        els = seg.elements"]
+        for n, f in enumerate(path.filters):
+            fv = f"q{n}"
+            out += ["        " + line for line in extract(fv, f.element, f.component)]
+            if f.values is None:
+                out.append(f"        if not {fv}: continue")
+            else:
+                ns[f"V{k}_{n}"] = f.values
+                op = "in" if f.negate else "not in"
+                out.append(f"        if {fv} {op} V{k}_{n}: continue")
+        out += ["        " + line for line in extract("x", path.element, path.component)]
+        out += ["        if x:", "            v, s = x, seg", "            break"]
+        return out
 
     def field(self, rule: str | Rule, target: Target, key: tuple) -> Fn | None:
         if isinstance(rule, str):
@@ -518,6 +586,25 @@ class Compiler:
         except etree.XPathError as exc:
             self.error(key, name, f"XPath '{text}': {exc}")
             return None
+
+
+def _pick(value, j: int) -> str:
+    """Component ``j`` (0-based) of a composite or repeated element's first repetition."""
+    if value.__class__ is Repeats:
+        value = value[0] if value else ""
+        if value.__class__ is str:
+            return value if j == 0 else ""
+    return value[j] if j < len(value) else ""
+
+
+def _convert(conv, name: str, raw: str, seg: Segment | None, scope: Scope):
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return conv(raw, seg, scope)
+    except ValueError as exc:
+        raise fail("MAPPING_VALUE_INVALID", f"{name}: {exc}", seg) from None
 
 
 def _first(scope: Scope) -> Segment | None:

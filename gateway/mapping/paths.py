@@ -199,6 +199,12 @@ class Scope:
         self.node = node  # XML: the context element
         self._hl = None
 
+    def index(self) -> dict[str, list[Segment]]:
+        """The tag index of this scope (built on first use)."""
+        if self._index is None:
+            self.by_tag("")
+        return self._index
+
     def by_tag(self, tag: str) -> list[Segment]:
         index = self._index
         if index is None:
