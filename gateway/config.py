@@ -45,7 +45,7 @@ class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
-    batch_size: int = 500  # events per publish call
+    batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
 
 
 def load_config(path: str | Path | None = None) -> GatewayConfig:
