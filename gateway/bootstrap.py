@@ -15,7 +15,7 @@ from gateway.config import GatewayConfig
 from gateway.events import Encoder, RegistryEncoder, SchemaSet, SingleObjectEncoder
 from gateway.mapping.engine import Mapper, default_topic
 from gateway.mapping.loader import Partners, load_partners
-from gateway.mapping.targets import load_targets
+from gateway.mapping.targets import targets_of
 from gateway.pipeline import Pipeline
 from gateway.sinks.base import Sink
 from gateway.sinks.memory import MemorySink
@@ -43,7 +43,7 @@ class Parts:
 def load_mappings(config: GatewayConfig) -> tuple[SchemaSet, Partners]:
     """Schemas and partner files; :class:`ConfigError` lists every problem."""
     schemas = SchemaSet.load(config.schemas)
-    partners = load_partners(config.mappings, load_targets(config.schemas))
+    partners = load_partners(config.mappings, targets_of(schemas))
     return schemas, partners
 
 

@@ -75,6 +75,14 @@ def _tree(interchanges: list[Interchange]) -> str:
 def cmd_parse(args: argparse.Namespace) -> int:
     from gateway.syntax import parse
 
+    if args.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise CliError(f"--encoding {args.encoding!r} is not a known character encoding "
+                           "(e.g. cp1252, latin-1, utf-8)") from None
     stream, name = _open(args.file)
     with stream:
         interchanges = parse(stream, encoding=args.encoding)
@@ -162,7 +170,12 @@ def cmd_map(args: argparse.Namespace) -> int:
         if partner is None:
             raise CliError(f"no partner '{args.partner}' in {parts.config.mappings} "
                            f"(partners: {', '.join(p.id for p in parts.partners.all)})")
-        parts.pipeline.stages[1] = lambda unit: setattr(unit, "partner", partner)
+        def forced(unit) -> None:
+            unit.partner = partner
+
+        pipeline = parts.pipeline
+        pipeline.stages = [forced if stage == pipeline.identify_partner else stage for stage in pipeline.stages]
+        pipeline.encoding_for = lambda ic: partner.encoding
     stream, name = _open(args.file)
     with stream:
         outcome = parts.pipeline.process(_document(args, stream, "file", args.file))
@@ -178,6 +191,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise CliError("no Kafka to publish to: set kafka.bootstrap_servers in the config file "
                        "or EDIGW_KAFKA_BOOTSTRAP_SERVERS")
     parts = build(config)
+    status = EXIT_OK
     try:
         for path in args.files:
             stream, name = _open(path)
@@ -185,7 +199,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 outcome = parts.pipeline.process(_document(args, stream, "file", path), keep=False)
             print(f"{name}: {outcome.messages} message(s), {outcome.published} event(s) published to "
                   f"{', '.join(sorted(outcome.topics)) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
-            status = _report_dead_letters(outcome, name)
+            status = max(status, _report_dead_letters(outcome, name))
     finally:
         parts.close()
     return status

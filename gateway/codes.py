@@ -133,6 +133,7 @@ CODES: dict[str, CodeInfo] = {
     "MAPPING_REQUIRED_MISSING": CodeInfo(M, "a required event field found no value in the message"),
     "MAPPING_VALUE_INVALID": CodeInfo(M, "a value in the message cannot be converted to its event field"),
     "SCHEMA_INVALID": CodeInfo(M, "the mapped event does not validate against its Avro schema"),
+    "PUBLISH_REFUSED": CodeInfo(M, "the event cannot be sent as it is (larger than the broker accepts, say)"),
     # -- writers ----------------------------------------------------------
     "UNENCODABLE_CHARACTER": CodeInfo(E, "a character cannot be carried by the interchange's character set"),
     "WRITE_INVALID": CodeInfo(E, "the model cannot be written as this syntax"),

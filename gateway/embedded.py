@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 
 from confluent_kafka import KafkaException
+
+from gateway.errors import TransientError
 from confluent_kafka.admin import AdminClient
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(TransientError):
     """The Tansu binary is missing or the broker did not come up."""
 
 
@@ -86,7 +88,11 @@ class Broker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop(kill=True)  # never leave a half-started broker behind
+            raise
 
     def wait_ready(self, timeout: float = 30.0) -> float:
         """Seconds until the broker answered a metadata request; BrokerUnavailable after ``timeout``."""

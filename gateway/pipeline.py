@@ -102,7 +102,7 @@ class Pipeline:
     """Runs documents through the stages and publishes what comes out."""
 
     def __init__(self, partners: Partners, schemas: SchemaSet, sink: Sink, *, encoder: Encoder | None = None,
-                 mapper: Mapper | None = None, dead_letter_topic: str = "edigw.deadletter", batch_size: int = 500,
+                 mapper: Mapper | None = None, dead_letter_topic: str = "edigw.deadletter", batch_size: int = 2000,
                  source_uri: str = "urn:edigw", stages: list[Stage] | None = None) -> None:
         self.partners = partners
         self.schemas = schemas
@@ -171,14 +171,14 @@ class Pipeline:
                 raise Rejected("schema", Issue("SCHEMA_INVALID", f"{event.event_type}: {exc}",
                                                Location.of(unit.message.header))) from None
             except TerminalError as exc:  # the sink cannot send it (too large, say)
-                raise Rejected("publish", Issue("SCHEMA_INVALID", f"{event.event_type}: {exc}",
+                raise Rejected("publish", Issue("PUBLISH_REFUSED", f"{event.event_type}: {exc}",
                                                 Location.of(unit.message.header))) from None
 
     # -- running -------------------------------------------------------------
     def encoding_for(self, ic: Interchange) -> str | None:
         """The partner's character-set override, looked up from the UNB just read."""
-        for partner in self.partners.all:
-            if partner.encoding and _sender_matches(partner, ic):
+        for partner in self.partners.matching(ic):
+            if partner.encoding:
                 return partner.encoding
         return None
 
@@ -276,9 +276,3 @@ def reject_syntax_errors(unit: Unit) -> None:
     for issue in unit.message.issues:
         if issue.is_error:
             raise Rejected("syntax", issue)
-
-
-def _sender_matches(partner: Partner, ic: Interchange) -> bool:
-    from gateway.mapping.loader import _identifies
-
-    return _identifies(partner.spec, ic, None)

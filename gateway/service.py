@@ -15,8 +15,9 @@ from pathlib import Path
 import structlog
 
 from adapters.folder.inbound import FolderConfig, FolderInbound
-from gateway.bootstrap import build
+from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig
+from gateway.errors import TransientError
 from gateway.pipeline import Document, Outcome
 
 log = structlog.get_logger("gateway")
@@ -24,18 +25,29 @@ log = structlog.get_logger("gateway")
 
 def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None) -> int:
     stop = stop or _stop_on_signals()
+    load_mappings(config)  # a broken partner file stops us before anything is started
     broker = None
     servers = config.kafka.bootstrap_servers
     if not servers:
         from gateway.embedded import Broker
 
         broker = Broker(port=config.kafka.embedded_port)
-        broker.start()
+        try:
+            broker.start()
+        except TransientError as exc:
+            broker.close()
+            raise TransientError(f"cannot start the embedded broker on 127.0.0.1:{config.kafka.embedded_port} "
+                                 f"(set kafka.embedded_port, or kafka.bootstrap_servers): {exc}") from None
         servers = broker.bootstrap
         log.warning("NO KAFKA CONFIGURED: started an embedded broker that keeps events IN MEMORY ONLY; "
                     "they are lost when the gateway stops. Set kafka.bootstrap_servers for real use.",
                     bootstrap_servers=servers)
-    parts = build(config, bootstrap_servers=servers)
+    try:
+        parts = build(config, bootstrap_servers=servers)
+    except BaseException:
+        if broker is not None:
+            broker.close()
+        raise
 
     def deliver(doc: Document) -> Outcome:
         outcome = parts.pipeline.process(doc, keep=False)
@@ -47,7 +59,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
     folder = FolderInbound(FolderConfig(path=inbox))
     folder.start(deliver)
     log.info("gateway running", inbox=str(inbox), partners=[p.id for p in parts.partners.all],
-             try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && .venv/bin/edigw events tail "
+             try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
                     f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
     try:
         stop.wait()

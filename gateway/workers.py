@@ -9,12 +9,12 @@ documents are independent; their ids are deterministic either way.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from gateway.config import GatewayConfig
 
@@ -37,15 +37,13 @@ def _start(config: GatewayConfig, bootstrap_servers: str | None) -> None:
     from gateway.bootstrap import build
 
     _parts = build(config, bootstrap_servers=bootstrap_servers)
+    atexit.register(_parts.close)  # flush and close this worker's producer when the pool shuts down
 
 
-def _process(data: bytes, received_at: datetime | None, transport: str, receipt_id: str | None) -> Summary:
+def _process(data: bytes, transport: str) -> Summary:
     from gateway.pipeline import Document
 
-    doc = Document(data, transport=transport, receipt_id=receipt_id)
-    if received_at is not None:
-        doc.received_at = received_at
-    outcome = _parts.pipeline.process(doc, keep=False)
+    outcome = _parts.pipeline.process(Document(data, transport=transport), keep=False)
     return Summary(
         messages=outcome.messages,
         published=outcome.published,
@@ -54,11 +52,6 @@ def _process(data: bytes, received_at: datetime | None, transport: str, receipt_
                       for d in outcome.dead_letters],
         skipped=len(outcome.skipped),
     )
-
-
-def _stop() -> None:  # pragma: no cover - runs in the workers at exit
-    if _parts is not None:
-        _parts.close()
 
 
 class WorkerPool:
@@ -73,7 +66,7 @@ class WorkerPool:
 
     def process(self, documents: Iterable[bytes], *, transport: str = "file") -> Iterator[Summary]:
         """Summaries in the order of ``documents``, each after its events were confirmed."""
-        futures = [self._pool.submit(_process, data, None, transport, None) for data in documents]
+        futures = [self._pool.submit(_process, data, transport) for data in documents]
         for future in futures:
             yield future.result()
 

@@ -65,6 +65,9 @@ def load(path: str | Path) -> Located:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02X})") from None
     return loads(text, str(path))
 
 
@@ -76,34 +79,26 @@ def loads(text: str, name: str = "<string>") -> Located:
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{name}{line}: invalid YAML: {exc.problem}") from None
     located = Located(name, None)
-    located.data = _plain(node, (), located.lines) if node is not None else None
+    # a constructor per document: PyYAML's keeps everything it has built
+    constructor = yaml.constructor.SafeConstructor()
+    located.data = _plain(node, (), located.lines, constructor) if node is not None else None
     return located
 
 
-def _plain(node: yaml.Node, path: Key, lines: dict) -> Any:
+def _plain(node: yaml.Node, path: Key, lines: dict, constructor: yaml.constructor.SafeConstructor) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
-            key = yaml.constructor.SafeConstructor.construct_object(_constructor(), key_node)
+            key = constructor.construct_object(key_node)
             if isinstance(key, (int, float, bool)):
                 key = str(key) if not isinstance(key, bool) else str(key).lower()
-            out[key] = _plain(value_node, (*path, key), lines)
+            out[key] = _plain(value_node, (*path, key), lines, constructor)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor.construct_object(_constructor(), node)
-
-
-_CONSTRUCTOR: yaml.constructor.SafeConstructor | None = None
-
-
-def _constructor() -> yaml.constructor.SafeConstructor:
-    global _CONSTRUCTOR
-    if _CONSTRUCTOR is None:
-        _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-    return _CONSTRUCTOR
+        return [_plain(item, (*path, i), lines, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node)
 
 
 def pydantic_errors(located: Located, error, prefix: Key = ()) -> list[str]:
@@ -117,9 +112,11 @@ def pydantic_errors(located: Located, error, prefix: Key = ()) -> list[str]:
         path = _real_path(located.data, (*prefix, *item["loc"]))
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see docs/mappings.md)"
+            message = "unknown key (check the spelling)"
         elif item["type"] == "missing":
             message = "required key is missing"
+        elif item["type"] == "value_error":
+            message = str(item.get("ctx", {}).get("error", message))
         line = f"{located.where(path)}: {message}"
         if line not in out:
             out.append(line)

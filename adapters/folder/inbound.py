@@ -2,8 +2,13 @@
 
 A file is taken only when its size and modification time have not changed
 for ``min_age`` seconds, so a file still being copied in is left alone. After
-the pipeline has handled it, it moves to ``processed/`` (or ``failed/`` when
-reading it failed outright), so a restart never takes it in twice.
+the pipeline has handled it, it moves to ``processed/``, or to ``failed/``
+when nothing of it could be published (every message a dead letter) or
+handling it failed with an unexpected error; so a restart never takes it in
+twice, and a file that cannot be handled is never retried in a loop. A file
+only waits in the inbox for a retry when the failure was transient (the
+broker is down). A name already taken in ``processed/`` or ``failed/`` gets a
+time stamp, so nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -64,7 +69,10 @@ class FolderInbound(Inbound):
         """Take in every stable file once; how many were taken."""
         now = time.monotonic()
         taken = 0
-        for path in sorted(p for p in self.config.path.iterdir() if p.is_file() and not p.name.startswith(".")):
+        listing = sorted(p for p in self.config.path.iterdir() if p.is_file() and not p.name.startswith("."))
+        for gone in set(self._seen) - set(listing):  # deleted or moved away before it settled
+            del self._seen[gone]
+        for path in listing:
             stat = path.stat()
             seen = self._seen.get(path)
             if seen is None or seen[:2] != (stat.st_size, stat.st_mtime):
@@ -88,10 +96,22 @@ class FolderInbound(Inbound):
             except TransientError as exc:
                 log.warning("document left in the inbox for a retry", file=path.name, error=str(exc))
                 return
-        failed = getattr(outcome, "dead_letters", None) and not getattr(outcome, "published", 0)
-        target = self.config.path / ("failed" if failed else "processed") / path.name
+            except Exception as exc:  # anything else will fail again: set the file aside, keep watching
+                log.exception("document could not be handled", file=path.name, raw_ref=raw_ref,
+                              error=f"{type(exc).__name__}: {exc}")
+                outcome = None
+        failed = outcome is None or (outcome.dead_letters and not outcome.published)
+        target = self._free_name(self.config.path / ("failed" if failed else "processed"), path.name, received)
         path.replace(target)
-        log.info("document taken in", file=path.name, moved_to=str(target.parent.name), raw_ref=raw_ref)
+        log.info("document taken in", file=path.name, moved_to=f"{target.parent.name}/{target.name}",
+                 raw_ref=raw_ref)
+
+    @staticmethod
+    def _free_name(folder: Path, name: str, received: datetime) -> Path:
+        target = folder / name
+        if target.exists():
+            target = folder / f"{received:%Y%m%dT%H%M%S%f}-{name}"
+        return target
 
     def _loop(self, deliver: Deliver) -> None:
         while not self._stop.is_set():

@@ -44,6 +44,8 @@ def tail(bootstrap_servers: str, topic: str, encoder, *, from_beginning: bool = 
                     raise TransientError(f"reading {topic}: {error.str()}")
                 continue
             last = time.monotonic()
+            if message.value() is None:  # a tombstone: no event to show
+                continue
             event_type, record = encoder.decode(message.value())
             headers = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
                        for k, v in (message.headers() or [])}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -67,9 +68,13 @@ class Partners:
     def get(self, partner_id: str) -> Partner | None:
         return self.by_id.get(partner_id)
 
+    def matching(self, interchange: Interchange, message: Message | None = None) -> list[Partner]:
+        """Every partner whose identity matches the interchange's envelope."""
+        return [p for p in self.all if _identifies(p.spec, interchange, message)]
+
     def identify(self, interchange: Interchange, message: Message | None = None) -> Partner:
         """The partner whose identity matches the interchange's sender."""
-        found = [p for p in self.all if _identifies(p.spec, interchange, message)]
+        found = self.matching(interchange, message)
         if len(found) == 1:
             return found[0]
         where = Location.of(interchange.header) if interchange.header is not None else Location(line=1)
@@ -104,14 +109,22 @@ def _identifies(spec: PartnerFile, ic: Interchange, message: Message | None) -> 
         if i.sender is not None and i.sender == ic.sender and ic.sender:
             return True
         if i.xpath is not None and message is not None and getattr(message, "root", None) is not None:
-            from lxml import etree
+            from gateway.mapping.compiler import _xml_first
 
-            from gateway.mapping.compiler import UBL_NAMESPACES, _xml_first
-
-            found = _xml_first(etree.XPath(i.xpath, namespaces={**UBL_NAMESPACES, **spec.namespaces})(message.root))
+            found = _xml_first(_xpath(i.xpath, tuple(sorted(spec.namespaces.items())))(message.root))
             if found is not None and found[0].strip() == (i.equals or "").strip():
                 return True
     return False
+
+
+@lru_cache(maxsize=256)
+def _xpath(expression: str, namespaces: tuple):
+    """A compiled identity XPath (compiled once, not per message)."""
+    from lxml import etree
+
+    from gateway.mapping.compiler import UBL_NAMESPACES
+
+    return etree.XPath(expression, namespaces={**UBL_NAMESPACES, **dict(namespaces)})
 
 
 def load_partner(path: Path, targets: dict[str, Target], errors: list[str]) -> Partner | None:

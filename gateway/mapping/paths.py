@@ -113,11 +113,6 @@ class SegmentPath:
             return [s for s in found if all(f.test(s) for f in self.filters)]
         return found
 
-    def value_of(self, seg: Segment) -> str:
-        if self.element is None:
-            return seg.tag
-        return self.get(seg)
-
     def first(self, scope: Scope) -> tuple[str, Segment] | None:
         """The first non-empty value and the segment it came from."""
         get, filters = self.get, self.filters

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+import codecs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -111,6 +114,30 @@ class PartnerFile(Strict):
     namespaces: dict[str, str] = {}  # XPath prefixes (UBL's cbc/cac are predefined)
     code_lists: dict[str, dict[str, str]] = {}
     inbound: list[InboundRoute] = []
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"'{value}' is not a known character encoding (e.g. cp1252, latin-1, utf-8)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return _zone(value)
+
+
+def _zone(value: str | None) -> str | None:
+    if value is not None and value.upper() != "UTC":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Brussels, America/Chicago)") from None
+    return value
 
 
 Rule.model_rebuild()

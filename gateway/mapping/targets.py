@@ -7,7 +7,6 @@ rules convert what they find to the target's Avro-native type.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,14 +72,16 @@ def target_of(name: str, avro, optional: bool = False, has_default: bool = False
 
 
 def load_targets(folder: Path) -> dict[str, Target]:
-    """Every event schema of ``folder`` (``*.avsc``) by record name."""
-    if not any(Path(folder).glob("*.avsc")):
-        from gateway.errors import ConfigError
+    """Every event schema of ``folder`` by record name (read and checked by SchemaSet)."""
+    from gateway.events.schemas import SchemaSet
 
-        raise ConfigError(f"{folder}: no Avro schemas (*.avsc) there")
+    return targets_of(SchemaSet.load(folder))
+
+
+def targets_of(schemas) -> dict[str, Target]:
+    """The targets of every schema of a loaded SchemaSet."""
     out = {}
-    for path in sorted(Path(folder).glob("*.avsc")):
-        schema = json.loads(path.read_text(encoding="utf-8"))
-        expanded = fastavro.schema.expand_schema(schema)
-        out[expanded["name"].split(".")[-1]] = target_of(expanded["name"], expanded)
+    for name in schemas.names:
+        expanded = fastavro.schema.expand_schema(schemas.raw(name))
+        out[name] = target_of(expanded["name"], expanded)
     return out

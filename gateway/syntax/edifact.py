@@ -542,12 +542,6 @@ class _Envelope:
             where.setdefault("tag", self.last.tag)
         target.append(Issue(code, text, Location.of(segment, **where)))
 
-    def _interchange_issue(self, code: str, text: str, segment: Segment | None, **where) -> None:
-        target = self.interchange or self.closed
-        if target is None:
-            raise EdiSyntaxError(Issue(code, text, Location.of(segment, **where)))
-        self._issue(target.issues, code, text, segment, **where)
-
     # -- main loop -------------------------------------------------------
     def run(self) -> Iterator[Message | Interchange]:
         tokens = self.tokens

@@ -105,4 +105,4 @@ def test_check_lists_problems_and_refuses_missing_folders(tmp_path):
     assert f"{tmp_path / 'p.yaml'}:6: inbound[0].fields.order_nr" in err and "Traceback" not in err
     assert edigw("check", "--mappings", str(tmp_path / "none")).returncode == 1
     missing = edigw("check", "--schemas", str(tmp_path))
-    assert missing.returncode == 2 and "no Avro schemas" in one_line(missing)
+    assert missing.returncode == 2 and "no .avsc schema files" in one_line(missing)
