@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from gateway.model import Interchange, Message
+from gateway.model import Interchange, Message, Repeats
 
 
 class Trickle(io.RawIOBase):
@@ -30,3 +30,27 @@ def read_all(reader, data, **kw) -> tuple[list[Interchange], list[Message]]:
 
 def codes(ic: Interchange) -> list[str]:
     return [i.code for i in ic.all_issues()]
+
+
+def canonical(elements: list) -> list:
+    """What a reader can see of written ``elements``: trailing empty elements and
+    components are not written, and a single repetition reads as a plain value."""
+
+    def comp(value):
+        if isinstance(value, list) and not isinstance(value, Repeats):
+            parts = list(value)
+            while len(parts) > 1 and parts[-1] == "":
+                parts.pop()
+            return parts if len(parts) > 1 else parts[0]
+        return value
+
+    out = []
+    for e in elements:
+        if isinstance(e, Repeats):
+            reps = [comp(r) for r in e]
+            out.append(Repeats(reps) if len(reps) > 1 else reps[0])
+        else:
+            out.append(comp(e))
+    while out and out[-1] == "":
+        out.pop()
+    return out

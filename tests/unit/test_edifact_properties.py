@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.model import Delimiters, Interchange, Message, Repeats, Segment
 from gateway.syntax import edifact
-from tests.helpers import Trickle
+from tests.helpers import Trickle, canonical
 
 SERVICE_CHARS = "+:'?*|~^#=!"
 # Letters, digits, punctuation, Latin-1 letters, and every service character.
@@ -20,29 +20,6 @@ composites = st.lists(values, min_size=2, max_size=4)
 simple_or_composite = st.one_of(values, composites)
 repeats = st.lists(simple_or_composite, min_size=2, max_size=3).map(Repeats)
 tags = st.from_regex(r"[A-TV-Z][A-Z]{2}", fullmatch=True)  # never a service tag (UN.)
-
-
-def canonical(elements: list) -> list:
-    """What a reader can see of ``elements``: trailing empties are not written."""
-
-    def comp(value):
-        if isinstance(value, list):
-            parts = list(value)
-            while len(parts) > 1 and parts[-1] == "":
-                parts.pop()
-            return parts if len(parts) > 1 else parts[0]
-        return value
-
-    out = []
-    for e in elements:
-        if isinstance(e, Repeats):
-            reps = [comp(r) for r in e]
-            out.append(Repeats(reps) if len(reps) > 1 else reps[0])
-        else:
-            out.append(comp(e))
-    while out and out[-1] == "":
-        out.pop()
-    return out
 
 
 @st.composite
