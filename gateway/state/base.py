@@ -1,0 +1,80 @@
+"""The state store's interface and the records it keeps."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+# Receipt states, in the order a document goes through them.
+RECEIVED, PUBLISHED, FAILED, DUPLICATE = "received", "published", "failed", "duplicate"
+STATUSES = (RECEIVED, PUBLISHED, FAILED, DUPLICATE)
+
+
+def new_receipt_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One document taken in: where its raw bytes are and what became of it."""
+
+    id: str
+    channel: str  # http, sftp, as2, file
+    raw_ref: str  # sha256:... in the archive
+    size: int
+    received_at: datetime
+    partner_id: str | None = None
+    status: str = RECEIVED
+    idempotency_key: str | None = None
+    interchange_ref: str | None = None
+    events: int = 0
+    error: str | None = None
+    updated_at: datetime | None = None
+    refs: tuple[str, ...] = field(default=())  # business references (order numbers ...) for look-ups
+
+    def with_status(self, status: str, **changes) -> Receipt:
+        return replace(self, status=status, updated_at=datetime.now(timezone.utc), **changes)
+
+
+class StateStore(abc.ABC):
+    """What the gateway remembers. Every method is atomic; implementations are thread-safe."""
+
+    @abc.abstractmethod
+    def add_receipt(self, receipt: Receipt) -> Receipt:
+        """Commit ``receipt`` durably. With an idempotency key already known for
+        the same partner, nothing is added and the earlier receipt is returned."""
+
+    @abc.abstractmethod
+    def get_receipt(self, receipt_id: str) -> Receipt | None: ...
+
+    @abc.abstractmethod
+    def update_receipt(self, receipt: Receipt) -> None:
+        """Store the receipt's new status, counts, error and references."""
+
+    @abc.abstractmethod
+    def find_receipts(self, *, partner_id: str | None = None, status: str | None = None,
+                      ref: str | None = None, since: datetime | None = None, limit: int = 100) -> list[Receipt]:
+        """Receipts matching every given criterion, newest first. ``ref`` matches an
+        interchange reference or a business reference."""
+
+    def pending(self, limit: int = 1000) -> list[Receipt]:
+        """Receipts taken in but not finished: what a restart processes again."""
+        return self.find_receipts(status=RECEIVED, limit=limit)
+
+    @abc.abstractmethod
+    def claim_interchange(self, partner_id: str, interchange_ref: str, receipt_id: str, *,
+                          window: timedelta, now: datetime | None = None) -> str | None:
+        """Record that ``receipt_id`` carries this interchange. Returns None when it
+        is new (or only seen longer than ``window`` ago, or by this same receipt),
+        else the id of the receipt that had it first: a duplicate."""
+
+    @abc.abstractmethod
+    def next_control_number(self, partner_id: str, kind: str, *, first: int = 1, last: int = 999_999_999) -> int:
+        """The next control number of ``kind`` (ISA13, GS06, ST02, UNB 0020, ...)
+        for the partner: unique and increasing, never handed out twice, also
+        across restarts and between processes sharing the store."""
+
+    def close(self) -> None:
+        """Release the store's connections."""

@@ -1,0 +1,63 @@
+"""An in-memory StateStore for unit tests (nothing survives the process)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from gateway.errors import TerminalError
+from gateway.state.base import Receipt, StateStore
+
+
+class MemoryStore(StateStore):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._receipts: dict[str, Receipt] = {}
+        self._keys: dict[tuple[str | None, str], str] = {}
+        self._interchanges: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._numbers: dict[tuple[str, str], int] = {}
+
+    def add_receipt(self, receipt: Receipt) -> Receipt:
+        with self._lock:
+            if receipt.idempotency_key is not None:
+                key = (receipt.partner_id, receipt.idempotency_key)
+                earlier = self._keys.get(key)
+                if earlier is not None:
+                    return self._receipts[earlier]
+                self._keys[key] = receipt.id
+            self._receipts[receipt.id] = receipt
+            return receipt
+
+    def get_receipt(self, receipt_id: str) -> Receipt | None:
+        return self._receipts.get(receipt_id)
+
+    def update_receipt(self, receipt: Receipt) -> None:
+        with self._lock:
+            if receipt.id not in self._receipts:
+                raise KeyError(receipt.id)
+            self._receipts[receipt.id] = receipt
+
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+        found = [r for r in self._receipts.values()
+                 if (partner_id is None or r.partner_id == partner_id) and (status is None or r.status == status)
+                 and (since is None or r.received_at >= since)
+                 and (ref is None or r.interchange_ref == ref or ref in r.refs)]
+        return sorted(found, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
+
+    def claim_interchange(self, partner_id, interchange_ref, receipt_id, *, window: timedelta, now=None):
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            earlier = self._interchanges.get((partner_id, interchange_ref))
+            if earlier is not None and earlier[0] != receipt_id and now - earlier[1] <= window:
+                return earlier[0]
+            if earlier is None or earlier[0] != receipt_id:
+                self._interchanges[(partner_id, interchange_ref)] = (receipt_id, now)
+            return None
+
+    def next_control_number(self, partner_id, kind, *, first=1, last=999_999_999) -> int:
+        with self._lock:
+            number = max(self._numbers.get((partner_id, kind), first - 1) + 1, first)
+            if number > last:
+                raise TerminalError(f"control numbers {kind} for {partner_id} are used up (last {last})")
+            self._numbers[(partner_id, kind)] = number
+            return number
