@@ -89,6 +89,7 @@ class Outcome:
     messages: int = 0
     published: int = 0  # events the broker confirmed
     topics: set[str] = field(default_factory=set)
+    partners: set[str] = field(default_factory=set)  # partners the envelopes named
 
     @property
     def ok(self) -> bool:
@@ -208,10 +209,14 @@ class Pipeline:
                         stage(unit)
                 except Skip as skip:
                     outcome.skipped.append((unit.message.ref, skip.reason))
+                    if unit.partner is not None:
+                        outcome.partners.add(unit.partner.id)
                     continue
                 except Rejected as rejected:
                     outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit))
                     continue
+                if unit.partner is not None:
+                    outcome.partners.add(unit.partner.id)
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
                     self._publish(batch, outcome, keep)

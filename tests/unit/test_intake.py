@@ -1,0 +1,110 @@
+"""Durable intake: archive, receipts, duplicates, idempotency, recovery."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from gateway.archive import Archive, TooLarge
+from gateway.bootstrap import build
+from gateway.config import GatewayConfig
+from gateway.errors import TransientError
+from gateway.intake import Intake
+from gateway.pipeline import Document
+from gateway.sinks.memory import MemorySink
+from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED
+from gateway.state.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERS = (ROOT / "samples/edifact/orders_d96a.edi").read_bytes()
+IFTSTA = (ROOT / "samples/edifact/iftsta_d96a.edi").read_bytes()
+
+
+def make(tmp_path, sink=None):
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink or MemorySink())
+    store = SqliteStore(tmp_path / "state.db")
+    return Intake(Archive(tmp_path / "archive"), store, parts.pipeline, max_bytes=1_000_000), parts
+
+
+def test_take_archives_the_bytes_and_commits_a_pending_receipt(tmp_path):
+    intake, _ = make(tmp_path)
+    receipt = intake.take(ORDERS, channel="http", partner_id="brasserie-du-parc")
+    assert receipt.raw_ref == "sha256:" + hashlib.sha256(ORDERS).hexdigest()
+    assert intake.archive.path(receipt.raw_ref).read_bytes() == ORDERS
+    assert intake.store.get_receipt(receipt.id).status == RECEIVED
+    assert list((tmp_path / "archive" / "tmp").iterdir()) == []
+
+
+def test_process_publishes_and_records_the_result(tmp_path):
+    intake, parts = make(tmp_path)
+    receipt = intake.take(ORDERS, channel="http")
+    outcome = intake.process(receipt)
+    done = intake.store.get_receipt(receipt.id)
+    assert (done.status, done.events, done.interchange_ref) == (PUBLISHED, 1, "ORD000123")
+    assert done.partner_id == "brasserie-du-parc"  # named by the envelope
+    assert outcome.published == 1 and parts.sink.events[0].record["source"]["receipt_id"] == receipt.id
+    assert intake.store.find_receipts(ref="ORD000123")[0].id == receipt.id
+
+
+def test_the_same_interchange_again_is_a_duplicate_and_publishes_nothing(tmp_path):
+    intake, parts = make(tmp_path)
+    intake.process(intake.take(ORDERS, channel="sftp"))
+    again = intake.take(ORDERS, channel="sftp")
+    outcome = intake.process(again)
+    assert outcome.published == 0 and outcome.skipped and not outcome.dead_letters
+    record = intake.store.get_receipt(again.id)
+    assert record.status == DUPLICATE and "duplicate of interchange ORD000123" in record.error
+    assert len(parts.sink.events) == 1
+    # the first receipt replayed (a recovery, say) is not its own duplicate
+    first = intake.store.find_receipts(status=PUBLISHED)[0]
+    assert intake.process(first).published == 1
+
+
+def test_an_idempotency_key_gives_back_the_earlier_receipt(tmp_path):
+    intake, _ = make(tmp_path)
+    a = intake.take(ORDERS, channel="http", partner_id="brasserie-du-parc", idempotency_key="k-1")
+    b = intake.take(ORDERS, channel="http", partner_id="brasserie-du-parc", idempotency_key="k-1")
+    assert a.id == b.id and len(intake.store.find_receipts()) == 1
+
+
+def test_a_document_that_cannot_become_events_is_failed_with_its_reason(tmp_path):
+    intake, parts = make(tmp_path)
+    receipt = intake.take(ORDERS.replace(b"UNT+22+1", b"UNT+21+1"), channel="http")
+    intake.process(receipt)
+    record = intake.store.get_receipt(receipt.id)
+    assert record.status == FAILED and record.error.startswith("MESSAGE_SEGMENT_COUNT_MISMATCH")
+    assert parts.sink.events[0].record["raw_ref"] == receipt.raw_ref  # the dead letter points at the bytes
+
+
+def test_a_transient_failure_leaves_the_receipt_pending_and_recover_finishes_it(tmp_path):
+    sink = MemorySink()
+    intake, _ = make(tmp_path, sink)
+    receipt = intake.take(IFTSTA, channel="http")
+    sink.fail_next(TransientError("broker down"), 1)
+    with pytest.raises(TransientError):
+        intake.process(receipt)
+    assert intake.store.get_receipt(receipt.id).status == RECEIVED
+    assert intake.recover() == 1
+    assert intake.store.get_receipt(receipt.id).status == PUBLISHED
+
+
+def test_after_a_crash_a_new_gateway_recovers_with_the_same_event_ids(tmp_path):
+    first, parts = make(tmp_path)
+    receipt = first.take(IFTSTA, channel="as2")
+    direct = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    expected = [e.event_id for e in direct.pipeline.process(Document(IFTSTA, receipt_id=receipt.id)).events]
+    first.store.close()  # the process dies here: nothing was processed
+    second, parts2 = make(tmp_path)
+    assert [r.id for r in second.store.pending()] == [receipt.id]
+    assert second.recover() == 1
+    assert [e.event_id for e in parts2.sink.events] == expected
+    assert second.store.get_receipt(receipt.id).status == PUBLISHED
+
+
+def test_too_large_is_refused_and_nothing_is_kept(tmp_path):
+    intake, _ = make(tmp_path)
+    with pytest.raises(TooLarge):
+        intake.take(b"x" * 1_000_001, channel="http")
+    assert intake.store.find_receipts() == [] and list((tmp_path / "archive" / "tmp").iterdir()) == []
