@@ -46,6 +46,11 @@ class GatewayConfig(_Strict):
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
+    state: Path = Path("var/state.db")  # receipts, duplicates, control numbers (SQLite)
+    archive: Path = Path("var/archive")  # every raw document taken in, by content hash
+    duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
+    max_document_bytes: int = 200 * 1024 * 1024
+    retry_seconds: float = 10  # how often pending receipts are tried again
 
 
 def load_config(path: str | Path | None = None) -> GatewayConfig:
@@ -64,6 +69,8 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         base = Path(path).parent
         config.mappings = base / config.mappings if not config.mappings.is_absolute() else config.mappings
         config.schemas = base / config.schemas if not config.schemas.is_absolute() else config.schemas
+        config.state = base / config.state if not config.state.is_absolute() else config.state
+        config.archive = base / config.archive if not config.archive.is_absolute() else config.archive
     else:
         config = GatewayConfig()
     if os.environ.get("EDIGW_KAFKA_BOOTSTRAP_SERVERS"):

@@ -16,6 +16,7 @@ the window) are an explicit :class:`~gateway.pipeline.Skip` from the
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
@@ -24,7 +25,7 @@ import structlog
 from gateway.archive import Archive
 from gateway.errors import TransientError
 from gateway.pipeline import Document, Outcome, Pipeline, Skip, Unit
-from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, Receipt, StateStore, new_receipt_id
+from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED, Receipt, StateStore, new_receipt_id
 
 log = structlog.get_logger("gateway.intake")
 
@@ -37,6 +38,7 @@ class Intake:
         self.pipeline = pipeline
         self.duplicate_window = duplicate_window
         self.max_bytes = max_bytes
+        self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
 
     # -- taking in ---------------------------------------------------------------
@@ -63,7 +65,10 @@ class Intake:
         A TransientError (the broker is down) leaves the receipt pending for a
         later attempt and propagates.
         """
-        with self.archive.open(receipt.raw_ref) as stream:
+        with self._processing, self.archive.open(receipt.raw_ref) as stream:
+            current = self.store.get_receipt(receipt.id)
+            if current is not None and current.status != RECEIVED and current.updated_at != receipt.updated_at:
+                return Outcome()  # finished meanwhile by another caller
             doc = Document(stream, received_at=receipt.received_at, transport=receipt.channel,
                            receipt_id=receipt.id, raw_ref=receipt.raw_ref, partner_id=receipt.partner_id)
             outcome = self.pipeline.process(doc, keep=False)

@@ -49,12 +49,34 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
             broker.close()
         raise
 
+    from datetime import timedelta
+
+    from gateway.archive import Archive
+    from gateway.intake import Intake
+    from gateway.state.sqlite import SqliteStore
+
+    store = SqliteStore(config.state)
+    intake = Intake(Archive(config.archive), store, parts.pipeline,
+                    duplicate_window=timedelta(days=config.duplicate_window_days),
+                    max_bytes=config.max_document_bytes)
+
     def deliver(doc: Document) -> Outcome:
-        outcome = parts.pipeline.process(doc, keep=False)
-        log.info("document processed", messages=outcome.messages, events=outcome.published,
-                 topics=sorted(outcome.topics), dead_letters=len(outcome.dead_letters),
+        # taken in (archived, receipt committed) before the file leaves the inbox;
+        # a broker outage leaves the receipt pending for the retry loop below
+        receipt = intake.take(doc.source, channel=doc.transport, partner_id=doc.partner_id)
+        try:
+            outcome = intake.process(receipt)
+        except TransientError as exc:
+            log.warning("document taken in, publishing deferred", receipt=receipt.id, error=str(exc))
+            return Outcome()
+        log.info("document processed", receipt=receipt.id, messages=outcome.messages, events=outcome.published,
+                 topics=sorted(outcome.topics), dead_letters=len(outcome.dead_letters), skipped=len(outcome.skipped),
                  errors=[f"{d.record['reason_code']}: {d.record['error']}" for d in outcome.dead_letters])
         return outcome
+
+    recovered = intake.recover()
+    if recovered:
+        log.info("pending receipts processed after a restart", receipts=recovered)
 
     folder = FolderInbound(FolderConfig(path=inbox))
     folder.start(deliver)
@@ -62,11 +84,13 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
              try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
                     f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
     try:
-        stop.wait()
+        while not stop.wait(config.retry_seconds):
+            intake.recover()
     finally:
         log.info("gateway stopping")
         folder.stop()
         parts.close()
+        store.close()
         if broker is not None:
             broker.close()
     return 0

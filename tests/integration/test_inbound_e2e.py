@@ -115,6 +115,19 @@ def test_edigw_run_with_its_embedded_broker_takes_a_dropped_file(tmp_path):
         while not (inbox / "processed" / "orders.edi").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert (inbox / "processed" / "orders.edi").exists()
+        # the same interchange again, under another name: taken in, recorded as a duplicate, not published
+        (inbox / "again.edi").write_bytes((ROOT / "samples/edifact/orders_d96a.edi").read_bytes())
+        deadline = time.monotonic() + 20
+        while not (inbox / "processed" / "again.edi").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        from gateway.state.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "var" / "state.db")
+        statuses = sorted(r.status for r in store.find_receipts())
+        store.close()
+        assert statuses == ["duplicate", "published"]
+        assert len(consume(f"127.0.0.1:{port}", "edigw.order-created", 2, timeout=8)) == 1
+        assert len(list((tmp_path / "var" / "archive" / "sha256").rglob("*"))) == 2  # one folder, one file
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
