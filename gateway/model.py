@@ -163,6 +163,11 @@ class Issue:
     text: str
     location: Location = field(default_factory=Location)
 
+    @classmethod
+    def at(cls, code: str, text: str, segment: Segment | None, /, **where: Any) -> Issue:
+        """An issue located at ``segment``, refined by ``where`` (element=..., ...)."""
+        return cls(code, text, Location.of(segment, **where))
+
     @property
     def info(self):
         return CODES[self.code]

@@ -540,7 +540,7 @@ class _Envelope:
             where.setdefault("line", self.last.line)
             where.setdefault("segment", self.last.index)
             where.setdefault("tag", self.last.tag)
-        target.append(Issue(code, text, Location.of(segment, **where)))
+        target.append(Issue.at(code, text, segment, **where))
 
     # -- main loop -------------------------------------------------------
     def run(self) -> Iterator[Message | Interchange]:

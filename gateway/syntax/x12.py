@@ -666,13 +666,11 @@ class _Reader:
         if self.ic is None:
             if self.pending is not None and not self.trailing_reported:
                 self.trailing_reported = True
-                self.pending.issues.append(
-                    Issue(
-                        "TRAILING_DATA",
-                        f"'{_show(seg.tag)}' follows the IEA of interchange {self.pending.control_ref}",
-                        Location.of(seg),
-                    )
-                )
+                self.pending.issues.append(Issue.at(
+                    "TRAILING_DATA",
+                    f"'{_show(seg.tag)}' follows the IEA of interchange {self.pending.control_ref}",
+                    seg,
+                ))
             return
         where = "a functional group but outside a transaction set" if self.group else "no functional group"
         self.ic.issues.append(Issue("SEGMENT_OUTSIDE_ENVELOPE", f"{seg.tag} is in {where}", Location.of(seg)))
@@ -701,13 +699,11 @@ class _Reader:
         ic.issues.extend(head.issues)
         ctrl = e[12]
         if not (len(ctrl) == 9 and ctrl.isascii() and ctrl.isdigit()):
-            ic.issues.append(
-                Issue(
-                    "ENVELOPE_ELEMENT_INVALID",
-                    f"ISA13 '{_show(ctrl)}' is not a 9-digit control number",
-                    Location.of(isa, element=13),
-                )
-            )
+            ic.issues.append(Issue.at(
+                "ENVELOPE_ELEMENT_INVALID",
+                f"ISA13 '{_show(ctrl)}' is not a 9-digit control number",
+                isa, element=13,
+            ))
         self.ic = ic
         self.group = None
         self.msg = None
@@ -719,13 +715,11 @@ class _Reader:
         if self.ic is not None:
             self._close_open(why)
             ic = self.ic
-            ic.issues.append(
-                Issue(
-                    "INTERCHANGE_TRAILER_MISSING",
-                    f"interchange {ic.control_ref} has no IEA: {why}",
-                    Location.of(ic.header, element=13),
-                )
-            )
+            ic.issues.append(Issue.at(
+                "INTERCHANGE_TRAILER_MISSING",
+                f"interchange {ic.control_ref} has no IEA: {why}",
+                ic.header, element=13,
+            ))
             self._release(ic)
             self.ic = None
         elif self.pending is not None:
@@ -744,13 +738,11 @@ class _Reader:
             self._close_open_message(why)
         if self.group is not None:
             group = self.group
-            group.issues.append(
-                Issue(
-                    "GROUP_TRAILER_MISSING",
-                    f"functional group {group.control_ref} has no GE: {why}",
-                    Location.of(group.header, element=6),
-                )
-            )
+            group.issues.append(Issue.at(
+                "GROUP_TRAILER_MISSING",
+                f"functional group {group.control_ref} has no GE: {why}",
+                group.header, element=6,
+            ))
             self.group = None
 
     def _envelope(self, kind: int, seg: Segment) -> None:
@@ -801,31 +793,25 @@ class _Reader:
         msg = Message(type=st01, ref=st02, version=version, segments=[seg], interchange=ic, group=group)
         if not st01 or not st02:
             missing = "ST01 (transaction set identifier)" if not st01 else "ST02 (control number)"
-            msg.issues.append(
-                Issue(
-                    "MESSAGE_HEADER_INVALID",
-                    f"ST has no {missing}",
-                    Location.of(seg, element=1 if not st01 else 2, message_segment=1),
-                )
-            )
+            msg.issues.append(Issue.at(
+                "MESSAGE_HEADER_INVALID",
+                f"ST has no {missing}",
+                seg, element=1 if not st01 else 2, message_segment=1,
+            ))
         if group is None:
-            ic.issues.append(
-                Issue(
-                    "SEGMENT_OUTSIDE_ENVELOPE",
-                    f"transaction set {st01} {st02} is not inside a functional group (no GS before it)",
-                    Location.of(seg),
-                )
-            )
+            ic.issues.append(Issue.at(
+                "SEGMENT_OUTSIDE_ENVELOPE",
+                f"transaction set {st01} {st02} is not inside a functional group (no GS before it)",
+                seg,
+            ))
         else:
             group.message_count += 1
             if st02 and not self.refs.add(st02):
-                msg.issues.append(
-                    Issue(
-                        "MESSAGE_REF_DUPLICATE",
-                        f"ST02 '{st02}' is used twice in group {group.control_ref}",
-                        Location.of(seg, element=2, message_segment=1),
-                    )
-                )
+                msg.issues.append(Issue.at(
+                    "MESSAGE_REF_DUPLICATE",
+                    f"ST02 '{st02}' is used twice in group {group.control_ref}",
+                    seg, element=2, message_segment=1,
+                ))
             if self.keep:
                 group.messages.append(msg)
         ic.message_count += 1
@@ -837,13 +823,11 @@ class _Reader:
     def _close_open_message(self, why: str) -> None:
         msg = self.msg
         assert msg is not None
-        msg.issues.append(
-            Issue(
-                "MESSAGE_TRAILER_MISSING",
-                f"transaction set {msg.type} {msg.ref} has no SE: {why}",
-                Location.of(msg.segments[0], element=2, message_segment=1),
-            )
-        )
+        msg.issues.append(Issue.at(
+            "MESSAGE_TRAILER_MISSING",
+            f"transaction set {msg.type} {msg.ref} has no SE: {why}",
+            msg.segments[0], element=2, message_segment=1,
+        ))
         self.out.append(msg)
         self.last_msg = msg
         self.msg = None
@@ -865,21 +849,17 @@ class _Reader:
         if se01 != str(count) and _as_int(se01) != count:
             said = _as_int(se01)
             shown = f"says {said} segments" if said is not None else f"'{_show(se01)}' is not a segment count"
-            msg.issues.append(
-                Issue(
-                    "MESSAGE_SEGMENT_COUNT_MISMATCH",
-                    f"SE01 {shown}, the set has {count}",
-                    Location.of(seg, element=1, message_segment=count),
-                )
-            )
+            msg.issues.append(Issue.at(
+                "MESSAGE_SEGMENT_COUNT_MISMATCH",
+                f"SE01 {shown}, the set has {count}",
+                seg, element=1, message_segment=count,
+            ))
         if se02 != msg.ref:
-            msg.issues.append(
-                Issue(
-                    "MESSAGE_REF_MISMATCH",
-                    f"SE02 '{_show(se02)}' differs from ST02 '{_show(msg.ref)}'",
-                    Location.of(seg, element=2, message_segment=count),
-                )
-            )
+            msg.issues.append(Issue.at(
+                "MESSAGE_REF_MISMATCH",
+                f"SE02 '{_show(se02)}' differs from ST02 '{_show(msg.ref)}'",
+                seg, element=2, message_segment=count,
+            ))
         self.out.append(msg)
         self.last_msg = msg
         self.msg = None
@@ -899,29 +879,23 @@ class _Reader:
         self.group_count += 1
         issues = group.issues
         if len(seg.elements) < 8 or not e[0]:
-            issues.append(
-                Issue(
-                    "GROUP_HEADER_INVALID",
-                    f"GS has {len(seg.elements)} elements, GS01 to GS08 are required",
-                    Location.of(seg, element=max(1, len(seg.elements))),
-                )
-            )
+            issues.append(Issue.at(
+                "GROUP_HEADER_INVALID",
+                f"GS has {len(seg.elements)} elements, GS01 to GS08 are required",
+                seg, element=max(1, len(seg.elements)),
+            ))
         if not _valid_date(e[3]):
-            issues.append(
-                Issue(
-                    "ELEMENT_DATE_INVALID",
-                    f"GS04 '{_show(e[3])}' is not a CCYYMMDD date",
-                    Location.of(seg, element=4),
-                )
-            )
+            issues.append(Issue.at(
+                "ELEMENT_DATE_INVALID",
+                f"GS04 '{_show(e[3])}' is not a CCYYMMDD date",
+                seg, element=4,
+            ))
         if not _valid_time(e[4]):
-            issues.append(
-                Issue(
-                    "ELEMENT_TIME_INVALID",
-                    f"GS05 '{_show(e[4])}' is not a HHMM[SS[dd]] time",
-                    Location.of(seg, element=5),
-                )
-            )
+            issues.append(Issue.at(
+                "ELEMENT_TIME_INVALID",
+                f"GS05 '{_show(e[4])}' is not a HHMM[SS[dd]] time",
+                seg, element=5,
+            ))
         self._control_number(seg, 6, e[5], issues)
         self.group = group
         self.last_group = group
@@ -930,21 +904,17 @@ class _Reader:
     def _control_number(self, seg: Segment, position: int, value: str, issues: list[Issue]) -> None:
         name = f"{seg.tag}{position:02d}"
         if not (value.isascii() and value.isdigit()):
-            issues.append(
-                Issue(
-                    "ELEMENT_NOT_NUMERIC",
-                    f"{name} '{_show(value)}' is not a numeric control number",
-                    Location.of(seg, element=position),
-                )
-            )
+            issues.append(Issue.at(
+                "ELEMENT_NOT_NUMERIC",
+                f"{name} '{_show(value)}' is not a numeric control number",
+                seg, element=position,
+            ))
         if len(value) > 9:
-            issues.append(
-                Issue(
-                    "ELEMENT_TOO_LONG",
-                    f"{name} '{_show(value)}' has {len(value)} characters, at most 9 are allowed",
-                    Location.of(seg, element=position),
-                )
-            )
+            issues.append(Issue.at(
+                "ELEMENT_TOO_LONG",
+                f"{name} '{_show(value)}' has {len(value)} characters, at most 9 are allowed",
+                seg, element=position,
+            ))
 
     def _ge(self, seg: Segment) -> None:
         if self.msg is not None:
@@ -958,22 +928,18 @@ class _Reader:
         said = _as_int(ge01)
         if said != group.message_count:
             shown = f"says {said} transaction sets" if said is not None else f"'{_show(ge01)}' is not a count"
-            group.issues.append(
-                Issue(
-                    "GROUP_COUNT_MISMATCH",
-                    f"GE01 {shown}, group {group.control_ref} has {group.message_count}",
-                    Location.of(seg, element=1),
-                )
-            )
+            group.issues.append(Issue.at(
+                "GROUP_COUNT_MISMATCH",
+                f"GE01 {shown}, group {group.control_ref} has {group.message_count}",
+                seg, element=1,
+            ))
         self._control_number(seg, 2, ge02, group.issues)
         if ge02 != group.control_ref:
-            group.issues.append(
-                Issue(
-                    "GROUP_REF_MISMATCH",
-                    f"GE02 '{_show(ge02)}' differs from GS06 '{_show(group.control_ref)}'",
-                    Location.of(seg, element=2),
-                )
-            )
+            group.issues.append(Issue.at(
+                "GROUP_REF_MISMATCH",
+                f"GE02 '{_show(ge02)}' differs from GS06 '{_show(group.control_ref)}'",
+                seg, element=2,
+            ))
         self.group = None
 
     def _iea(self, seg: Segment) -> None:
@@ -985,21 +951,17 @@ class _Reader:
         said = _as_int(iea01)
         if said != self.group_count:
             shown = f"says {said} functional groups" if said is not None else f"'{_show(iea01)}' is not a count"
-            ic.issues.append(
-                Issue(
-                    "INTERCHANGE_COUNT_MISMATCH",
-                    f"IEA01 {shown}, the interchange has {self.group_count}",
-                    Location.of(seg, element=1),
-                )
-            )
+            ic.issues.append(Issue.at(
+                "INTERCHANGE_COUNT_MISMATCH",
+                f"IEA01 {shown}, the interchange has {self.group_count}",
+                seg, element=1,
+            ))
         if iea02 != ic.control_ref:
-            ic.issues.append(
-                Issue(
-                    "INTERCHANGE_REF_MISMATCH",
-                    f"IEA02 '{_show(iea02)}' differs from ISA13 '{_show(ic.control_ref)}'",
-                    Location.of(seg, element=2),
-                )
-            )
+            ic.issues.append(Issue.at(
+                "INTERCHANGE_REF_MISMATCH",
+                f"IEA02 '{_show(iea02)}' differs from ISA13 '{_show(ic.control_ref)}'",
+                seg, element=2,
+            ))
         self.pending = ic
         self.trailing_reported = False
         self.ic = None
@@ -1093,13 +1055,11 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
     isa11 = fields[11] if len(fields) > 11 else ""
     if len(isa11) == 1 and not isa11.isalnum() and isa11 != " ":
         if isa11 in (element, comp_char, term_char):
-            head.issues.append(
-                Issue(
-                    "SEPARATOR_INVALID",
-                    f"ISA11 repetition separator '{isa11}' is already used as another service character",
-                    Location.of(seg, element=11),
-                )
-            )
+            head.issues.append(Issue.at(
+                "SEPARATOR_INVALID",
+                f"ISA11 repetition separator '{isa11}' is already used as another service character",
+                seg, element=11,
+            ))
         else:
             head.repetition = isa11
     # the fixed widths (106 characters in all)
@@ -1111,13 +1071,9 @@ def _parse_isa(buf: bytes, start: int, where: Location, encoding: str | None) ->
     if wrong:
         length = len(isa_text) + 1
         what = f"is {length} characters long instead of {ISA_LENGTH}" if length != ISA_LENGTH else "is misaligned"
-        head.issues.append(
-            Issue(
-                "INTERCHANGE_HEADER_INVALID",
-                f"the ISA {what}: " + "; ".join(text for _, text in wrong),
-                Location.of(seg, element=wrong[0][0]),
-            )
-        )
+        detail = "; ".join(text for _, text in wrong)
+        head.issues.append(Issue.at("INTERCHANGE_HEADER_INVALID", f"the ISA {what}: {detail}", seg,
+                                    element=wrong[0][0]))
     return head
 
 
