@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import pytest
 
 from gateway.model import Interchange, Message, Repeats
+
+
+# Real documents from public projects, beside the repository (in CI too). The
+# tests that read them run when the folder is there, as the corpus is not part
+# of the project and is never copied into it.
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def needs_corpus(group: str = ""):
+    """Skip marker for tests that read ``CORPUS/group``."""
+    return pytest.mark.skipif(not (CORPUS / group).is_dir(), reason=f"{CORPUS / group} is not beside the repository")
 
 
 class Trickle(io.RawIOBase):

@@ -22,9 +22,9 @@ import pytest
 from gateway.errors import EdiSyntaxError
 from gateway.model import Interchange
 from gateway.syntax import parse
+from tests.helpers import CORPUS, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the repository")
+pytestmark = needs_corpus()
 
 
 def files(group: str) -> list[Path]:

@@ -13,9 +13,8 @@ from gateway.model import Delimiters, Group, Interchange, Message, Repeats, Segm
 from gateway.syntax import read as sniff_read
 from gateway.syntax import x12
 from tests import helpers
-from tests.helpers import Trickle, codes
+from tests.helpers import CORPUS, Trickle, codes, needs_corpus
 
-CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
 
 
 def isa(
@@ -808,10 +807,10 @@ def corpus_files(folder: str, pattern: str = "*") -> list[Path]:
     return sorted(p for p in (CORPUS / folder).glob(pattern) if p.suffix in (".edi", ".txt"))
 
 
-needs_corpus = pytest.mark.skipif(not (CORPUS / "x12").is_dir(), reason="shared corpus not present")
+needs_x12_corpus = needs_corpus("x12")
 
 
-@needs_corpus
+@needs_x12_corpus
 def test_every_corpus_file_reads_without_errors_and_its_counts_match():
     files = corpus_files("x12")
     assert len(files) >= 40
@@ -830,7 +829,7 @@ def test_every_corpus_file_reads_without_errors_and_its_counts_match():
         assert sum(ic.message_count for ic in ics) == len(msgs) > 0
 
 
-@needs_corpus
+@needs_x12_corpus
 def test_every_corpus_file_reads_the_same_through_a_trickle_and_round_trips():
     for path in corpus_files("x12"):
         data = path.read_bytes()
@@ -923,13 +922,13 @@ INVALID_DICTIONARY = {
 }
 
 
-@needs_corpus
+@needs_x12_corpus
 def test_the_invalid_table_covers_every_x12_file():
     names = {p.name for p in corpus_files("invalid", "[0-9]*") + corpus_files("invalid", "ta1*")}
     assert names == set(INVALID_ENVELOPE) | set(INVALID_UNREADABLE) | set(INVALID_DICTIONARY)
 
 
-@needs_corpus
+@needs_x12_corpus
 @pytest.mark.parametrize("name", sorted(INVALID_ENVELOPE))
 def test_invalid_corpus_envelope_codes(name):
     expected, _reason = INVALID_ENVELOPE[name]
@@ -941,7 +940,7 @@ def test_invalid_corpus_envelope_codes(name):
             assert problem.location.segment is not None and problem.location.offset is not None
 
 
-@needs_corpus
+@needs_x12_corpus
 @pytest.mark.parametrize("name", sorted(INVALID_UNREADABLE))
 def test_invalid_corpus_unreadable(name):
     with pytest.raises(EdiSyntaxError) as caught:
@@ -949,7 +948,7 @@ def test_invalid_corpus_unreadable(name):
     assert caught.value.issue.code == "INTERCHANGE_HEADER_INVALID"
 
 
-@needs_corpus
+@needs_x12_corpus
 @pytest.mark.parametrize("name", sorted(INVALID_DICTIONARY))
 def test_invalid_corpus_dictionary_level_files_are_read(name):
     ics, msgs = read_all((CORPUS / "invalid" / name).read_bytes())

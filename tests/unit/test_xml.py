@@ -17,9 +17,9 @@ from lxml import etree
 from gateway.errors import ConfigError, EdiSyntaxError
 from gateway.model import Interchange, Message
 from gateway.syntax import xml
+from tests.helpers import CORPUS, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-needs_corpus = pytest.mark.skipif(not (CORPUS / "xml").is_dir(), reason="shared corpus not present")
+needs_xml_corpus = needs_corpus("xml")
 
 UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
 TEST_NS = "urn:example:gateway:test:po"
@@ -142,12 +142,12 @@ CORPUS_XML = {
 }
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_table_covers_every_corpus_xml_file() -> None:
     assert sorted(p.name for p in (CORPUS / "xml").glob("*.xml")) == sorted(CORPUS_XML)
 
 
-@needs_corpus
+@needs_xml_corpus
 @pytest.mark.parametrize("name", sorted(CORPUS_XML))
 def test_corpus_document(name: str) -> None:
     type_, ref, version, sender, recipient = CORPUS_XML[name]
@@ -168,7 +168,7 @@ def test_corpus_document(name: str) -> None:
         assert message.namespace == ""
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_cxml_envelope_details() -> None:
     message, interchange = read((CORPUS / "xml" / "cxml_orderrequest.xml").read_bytes())
     assert (interchange.sender_qualifier, interchange.recipient_qualifier) == ("NetworkId", "NetworkId")
@@ -179,7 +179,7 @@ def test_cxml_envelope_details() -> None:
     assert other.test is False
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_corpus_bad_syntax_is_malformed_with_line_and_offset() -> None:
     data = (CORPUS / "invalid" / "ubl20_order_bad_syntax.xml").read_bytes()
     exc = refusal(data)
@@ -192,14 +192,14 @@ def test_corpus_bad_syntax_is_malformed_with_line_and_offset() -> None:
     assert line_start <= issue.location.offset < line_start + len(data.split(b"\n")[bad_line - 1])
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_corpus_bad_model_and_bad_code_are_well_formed() -> None:
     for name in ("ubl20_order_bad_model.xml", "ubl20_order_bad_code.xml"):
         message, _ = read((CORPUS / "invalid" / name).read_bytes())
         assert (message.type, message.ref) == ("Order", "AEG012345")
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_through_the_syntax_dispatcher() -> None:
     from gateway.syntax import parse
 
@@ -260,7 +260,7 @@ def test_namespaces_and_xpath() -> None:
     assert message.xpath("string(//po:ID)") == "PO-1"
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_unusual_prefixes_are_preserved() -> None:
     message, _ = read((CORPUS / "xml" / "ubl20_invoice_example_ns1.xml").read_bytes())
     assert message.namespaces == {
@@ -883,7 +883,7 @@ def _ubl_order_schemas(tmp_path: Path) -> dict[tuple[str, str], Path]:
     return {(UBL + "Order-2", "Order"): tmp_path / "order.xsd"}
 
 
-@needs_corpus
+@needs_xml_corpus
 def test_corpus_bad_model_fails_schema_validation_at_its_line(tmp_path: Path) -> None:
     schemas = _ubl_order_schemas(tmp_path)
     good, _ = read((CORPUS / "xml" / "ubl20_order_val_good.xml").read_bytes(), schemas=schemas)
