@@ -126,10 +126,11 @@ def _allocate(path: str, n: int, out) -> None:
 def test_sqlite_control_numbers_are_unique_across_processes(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_allocate, args=(str(tmp_path / "state.db"), 150, out)) for _ in range(2)]
+    # Four processes open the same new file at once: the set-up (WAL, schema) races too.
+    procs = [ctx.Process(target=_allocate, args=(str(tmp_path / "state.db"), 75, out)) for _ in range(4)]
     for p in procs:
         p.start()
-    numbers = out.get(timeout=60) + out.get(timeout=60)
+    numbers = sum((out.get(timeout=60) for _ in procs), [])
     for p in procs:
         p.join(30)
     assert sorted(numbers) == list(range(1, 301))
