@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,embedded]'
 	touch $@
 
+# What the tests start besides Python: OpenSSH's sshd (SFTP tests).
+SYSTEM := $(VENV)/.system-stamp
+$(SYSTEM):
+	@test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; }
+	@mkdir -p $(VENV) && touch $@
+
 run: $(STAMP)
 	$(BIN)/edigw run
 
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
