@@ -22,7 +22,7 @@ $(SYSTEM):
 	@mkdir -p $(VENV) && touch $@
 
 run: $(STAMP)
-	$(BIN)/edigw run
+	$(BIN)/edigw run --demo-key-file var/demo-api-key
 
 test: $(STAMP) $(SYSTEM)
 	$(BIN)/pytest -q

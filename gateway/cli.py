@@ -226,7 +226,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.service import run
 
-    return run(_config(args), inbox=Path(args.inbox))
+    return run(_config(args), inbox=Path(args.inbox),
+               demo_key_file=Path(args.demo_key_file) if args.demo_key_file else None)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -277,6 +278,8 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the gateway (an embedded broker when none is configured)")
     r.add_argument("--inbox", default="var/inbox", help="folder watched for documents (default: var/inbox)")
+    r.add_argument("--demo-key-file", metavar="FILE",
+                   help="write a fresh admin API key, valid for this run only, to FILE (make run: var/demo-api-key)")
     common(r)
     r.set_defaults(func=cmd_run)
     return top

@@ -10,6 +10,9 @@ start-up: unknown keys and wrong types are errors naming file, line and key.
       dead_letter_topic: edigw.deadletter
       topics: {OrderCreated: erp.orders}                 # per event type; default edigw.<kebab-type>
       extra: {security.protocol: SASL_SSL}               # any librdkafka setting
+    http:
+      port: 8080                                       # the API: POST /v1/documents, /docs, /metrics
+      admin_keys: [sha256:...]                         # hashes of keys that see every partner
     mappings: mappings
     schemas: schemas
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from adapters.http.config import HttpServer
 from gateway.errors import ConfigError
 from gateway.yamlconf import load, pydantic_errors
 
@@ -43,6 +47,7 @@ class KafkaConfig(_Strict):
 
 class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
+    http: HttpServer = HttpServer()
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch

@@ -16,7 +16,9 @@ the window) are an explicit :class:`~gateway.pipeline.Skip` from the
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
@@ -24,6 +26,7 @@ import structlog
 
 from gateway.archive import Archive
 from gateway.errors import TransientError
+from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome, Pipeline, Skip, Unit
 from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED, Receipt, StateStore, new_receipt_id
 
@@ -32,12 +35,16 @@ log = structlog.get_logger("gateway.intake")
 
 class Intake:
     def __init__(self, archive: Archive, store: StateStore, pipeline: Pipeline, *,
-                 duplicate_window: timedelta = timedelta(days=30), max_bytes: int | None = None) -> None:
+                 duplicate_window: timedelta = timedelta(days=30), max_bytes: int | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.archive = archive
+        self.metrics = metrics or Metrics()
         self.store = store
         self.pipeline = pipeline
         self.duplicate_window = duplicate_window
         self.max_bytes = max_bytes
+        self._paused_until = 0.0
+        self._worker: threading.Thread | None = None
         self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
 
@@ -49,11 +56,14 @@ class Intake:
         With an idempotency key seen before for the partner, the earlier
         receipt is returned and nothing new is kept.
         """
-        raw_ref, size = self.archive.put(stream, max_bytes=self.max_bytes)
-        receipt = Receipt(id=new_receipt_id(), channel=channel, raw_ref=raw_ref, size=size,
-                          received_at=datetime.now(timezone.utc), partner_id=partner_id,
-                          idempotency_key=idempotency_key)
-        stored = self.store.add_receipt(receipt)
+        with self.metrics.timed("take"):
+            raw_ref, size = self.archive.put(stream, max_bytes=self.max_bytes)
+            receipt = Receipt(id=new_receipt_id(), channel=channel, raw_ref=raw_ref, size=size,
+                              received_at=datetime.now(timezone.utc), partner_id=partner_id,
+                              idempotency_key=idempotency_key)
+            stored = self.store.add_receipt(receipt)
+        if stored.id == receipt.id:
+            self.metrics.document(partner_id, channel, RECEIVED)
         log.info("document taken in", receipt=stored.id, channel=channel, raw_ref=raw_ref, size=size,
                  repeated=stored.id != receipt.id)
         return stored
@@ -65,7 +75,7 @@ class Intake:
         A TransientError (the broker is down) leaves the receipt pending for a
         later attempt and propagates.
         """
-        with self._processing, self.archive.open(receipt.raw_ref) as stream:
+        with self._processing, self.metrics.timed("process"), self.archive.open(receipt.raw_ref) as stream:
             current = self.store.get_receipt(receipt.id)
             if current is not None and current.status != RECEIVED and current.updated_at != receipt.updated_at:
                 return Outcome()  # finished meanwhile by another caller
@@ -75,7 +85,9 @@ class Intake:
         named = sorted(outcome.partners) or [e.record["partner_id"] for e in outcome.dead_letters
                                              if e.record.get("partner_id")]
         partner = receipt.partner_id or (named[0] if named else None)
-        refs = tuple(sorted({ic.control_ref for ic in outcome.interchanges if ic.control_ref}))
+        interchange_refs = sorted({ic.control_ref for ic in outcome.interchanges if ic.control_ref})
+        # business references (the events' keys: order numbers, shipment ids ...) find the document too
+        refs = tuple(sorted({*interchange_refs, *(e["key"] for e in outcome.summary if e["key"])}))
         if outcome.skipped and not outcome.published and not outcome.dead_letters:
             status, error = DUPLICATE, outcome.skipped[0][1]
         elif outcome.dead_letters and not outcome.published:
@@ -84,8 +96,53 @@ class Intake:
             status, error = PUBLISHED, _first_error(outcome) if outcome.dead_letters else None
         self.store.update_receipt(receipt.with_status(
             status, events=outcome.published, error=error, partner_id=partner,
-            interchange_ref=refs[0] if refs else None, refs=refs))
+            interchange_ref=interchange_refs[0] if interchange_refs else None, refs=refs,
+            details=details(outcome)))
+        self.metrics.document(partner, receipt.channel, status)
         return outcome
+
+    # -- processing in the background (channels that answer before processing) ----------
+    def start(self, *, pause: float = 10.0) -> None:
+        """Process submitted receipts on a worker thread.
+
+        After a TransientError (broker down) the worker leaves further receipts
+        pending for ``pause`` seconds instead of waiting out a timeout on each;
+        ``recover`` (called periodically) picks them up again.
+        """
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._pause = pause
+        self._paused_until = 0.0
+        self._worker = threading.Thread(target=self._work, name="intake-worker", daemon=True)
+        self._worker.start()
+
+    def submit(self, receipt: Receipt) -> None:
+        """Process ``receipt`` soon (it is already durable: a crash loses nothing)."""
+        self._queue.put(receipt.id)
+
+    def stop(self) -> None:
+        if getattr(self, "_worker", None) is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _work(self) -> None:
+        while (receipt_id := self._queue.get()) is not None:
+            if time.monotonic() < self._paused_until:
+                continue  # stays pending; recover() takes it when the broker is back
+            receipt = self.store.get_receipt(receipt_id)
+            if receipt is None or receipt.status != RECEIVED:
+                continue
+            try:
+                outcome = self.process(receipt)
+            except TransientError as exc:
+                self._paused_until = time.monotonic() + self._pause
+                log.warning("document taken in, publishing deferred", receipt=receipt_id, error=str(exc))
+                continue
+            except Exception:  # a bug: keep the worker alive; the receipt stays pending
+                log.exception("document could not be processed", receipt=receipt_id)
+                continue
+            log.info("document processed", receipt=receipt_id, messages=outcome.messages,
+                     events=outcome.published, dead_letters=len(outcome.dead_letters), skipped=len(outcome.skipped))
 
     def recover(self) -> int:
         """Process every pending receipt (after a crash or a broker outage); how many were done."""
@@ -97,6 +154,8 @@ class Intake:
             except TransientError as exc:
                 log.warning("receipt still pending", receipt=receipt.id, error=str(exc))
                 break
+        else:
+            self._paused_until = 0.0  # everything pending went through: the broker is back
         return done
 
     # -- the duplicate stage ----------------------------------------------------------
@@ -110,6 +169,20 @@ class Intake:
         if earlier is not None:
             raise Skip(f"duplicate of interchange {ic.control_ref} from {unit.partner.id}, "
                        f"first received as {earlier}")
+
+
+def details(outcome: Outcome) -> dict:
+    """What the status API shows of a processed document (JSON-ready)."""
+    out: dict = {"messages": outcome.messages, "events": outcome.summary}
+    if outcome.published > len(outcome.summary):
+        out["events_not_listed"] = outcome.published - len(outcome.summary)
+    if outcome.dead_letters:
+        out["errors"] = [{"code": d.record["reason_code"], "stage": d.record["stage"], "error": d.record["error"],
+                          "position": d.record["position"], "message_ref": d.record["message_ref"],
+                          "dead_letter_id": d.record["event_id"]} for d in outcome.dead_letters]
+    if outcome.skipped:
+        out["skipped"] = [{"message_ref": ref, "reason": reason} for ref, reason in outcome.skipped]
+    return out
 
 
 def _first_error(outcome: Outcome) -> str:

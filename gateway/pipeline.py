@@ -60,6 +60,7 @@ class Document:
     receipt_id: str | None = None
     raw_ref: str | None = None  # where the raw bytes are kept (sha256:...)
     partner_id: str | None = None  # the authenticated partner, when the channel knows it
+    idempotency_key: str | None = None  # the channel's own "already taken in" key (HTTP header, SFTP path+size)
 
 
 @dataclass
@@ -90,6 +91,10 @@ class Outcome:
     published: int = 0  # events the broker confirmed
     topics: set[str] = field(default_factory=set)
     partners: set[str] = field(default_factory=set)  # partners the envelopes named
+    # what the status API lists: the first SUMMARY_LIMIT events published (id, type, topic, key)
+    summary: list[dict] = field(default_factory=list)
+
+    SUMMARY_LIMIT = 1000
 
     @property
     def ok(self) -> bool:
@@ -233,6 +238,10 @@ class Pipeline:
             deliveries = self.sink.publish(batch)
             outcome.published += len(deliveries)
             outcome.topics.update(e.topic for e in batch)
+            room = Outcome.SUMMARY_LIMIT - len(outcome.summary)
+            if room > 0:
+                outcome.summary.extend({"event_id": e.event_id, "type": e.event_type, "topic": e.topic, "key": e.key}
+                                       for e in batch[:room])
             if keep:
                 outcome.deliveries.extend(deliveries)
                 outcome.events.extend(batch)

@@ -1,31 +1,41 @@
 """``edigw run``: the long-running gateway.
 
 With no ``kafka.bootstrap_servers`` it starts an embedded, memory-only broker
-and says so loudly. It watches an inbox folder (documents dropped there are
-taken in, mapped and published); the HTTP, SFTP and AS2 channels join here
-as they are built.
+and says so loudly. It serves the HTTP API (``POST /v1/documents``, status,
+health and metrics) and watches an inbox folder; SFTP and AS2 join here.
+This is the composition root of the long-running process: the one place
+that builds concrete adapters, stores and sinks and wires them together.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
 from adapters.folder.inbound import FolderConfig, FolderInbound
+from adapters.http.app import create_app
+from adapters.http.keys import ADMIN, KeyRing, new_key
+from adapters.http.server import Server
+from gateway.archive import Archive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
+from gateway.intake import Intake
+from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome
+from gateway.state.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway")
 
 
-def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None) -> int:
+def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None,
+        demo_key_file: Path | None = None) -> int:
     stop = stop or _stop_on_signals()
-    load_mappings(config)  # a broken partner file stops us before anything is started
+    _, partners = load_mappings(config)  # a broken partner file stops us before anything is started
     broker = None
     servers = config.kafka.bootstrap_servers
     if not servers:
@@ -42,58 +52,76 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         log.warning("NO KAFKA CONFIGURED: started an embedded broker that keeps events IN MEMORY ONLY; "
                     "they are lost when the gateway stops. Set kafka.bootstrap_servers for real use.",
                     bootstrap_servers=servers)
+    closing: list = [broker.close] if broker is not None else []
     try:
         parts = build(config, bootstrap_servers=servers)
-    except BaseException:
-        if broker is not None:
-            broker.close()
-        raise
+        closing.insert(0, parts.close)
+        store = SqliteStore(config.state)
+        closing.insert(0, store.close)
+        metrics = Metrics()
+        intake = Intake(Archive(config.archive), store, parts.pipeline,
+                        duplicate_window=timedelta(days=config.duplicate_window_days),
+                        max_bytes=config.max_document_bytes, metrics=metrics)
+        recovered = intake.recover()
+        if recovered:
+            log.info("pending receipts processed after a restart", receipts=recovered)
+        intake.start(pause=config.retry_seconds)
+        closing.insert(0, intake.stop)
 
-    from datetime import timedelta
+        def deliver(doc: Document) -> Outcome:
+            # a dropped file is taken in (archived, receipt committed) and processed before it
+            # leaves the inbox; a broker outage leaves the receipt pending for the retry loop
+            receipt = intake.take(doc.source, channel=doc.transport, partner_id=doc.partner_id,
+                                  idempotency_key=doc.idempotency_key)
+            try:
+                return intake.process(receipt)
+            except TransientError as exc:
+                log.warning("document taken in, publishing deferred", receipt=receipt.id, error=str(exc))
+                return Outcome()
 
-    from gateway.archive import Archive
-    from gateway.intake import Intake
-    from gateway.state.sqlite import SqliteStore
-
-    store = SqliteStore(config.state)
-    intake = Intake(Archive(config.archive), store, parts.pipeline,
-                    duplicate_window=timedelta(days=config.duplicate_window_days),
-                    max_bytes=config.max_document_bytes)
-
-    def deliver(doc: Document) -> Outcome:
-        # taken in (archived, receipt committed) before the file leaves the inbox;
-        # a broker outage leaves the receipt pending for the retry loop below
-        receipt = intake.take(doc.source, channel=doc.transport, partner_id=doc.partner_id)
-        try:
-            outcome = intake.process(receipt)
-        except TransientError as exc:
-            log.warning("document taken in, publishing deferred", receipt=receipt.id, error=str(exc))
-            return Outcome()
-        log.info("document processed", receipt=receipt.id, messages=outcome.messages, events=outcome.published,
-                 topics=sorted(outcome.topics), dead_letters=len(outcome.dead_letters), skipped=len(outcome.skipped),
-                 errors=[f"{d.record['reason_code']}: {d.record['error']}" for d in outcome.dead_letters])
-        return outcome
-
-    recovered = intake.recover()
-    if recovered:
-        log.info("pending receipts processed after a restart", receipts=recovered)
-
-    folder = FolderInbound(FolderConfig(path=inbox))
-    folder.start(deliver)
-    log.info("gateway running", inbox=str(inbox), partners=[p.id for p in parts.partners.all],
-             try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
-                    f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
-    try:
+        folder = FolderInbound(FolderConfig(path=inbox))
+        folder.start(deliver)
+        closing.insert(0, folder.stop)
+        api = None
+        if config.http.enabled:
+            api = Server(create_app(intake=intake, partners=partners, config=config.http,
+                                    keys=key_ring(config, partners, demo_key_file), metrics=metrics,
+                                    ready=lambda: _broker_ready(parts.sink)),
+                         host=config.http.host, port=config.http.port)
+            api.start()
+            closing.insert(0, api.stop)
+        log.info("gateway running", inbox=str(inbox), api=api.url if api else None,
+                 partners=[p.id for p in partners.all],
+                 try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
+                        f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
         while not stop.wait(config.retry_seconds):
             intake.recover()
     finally:
         log.info("gateway stopping")
-        folder.stop()
-        parts.close()
-        store.close()
-        if broker is not None:
-            broker.close()
+        for close in closing:
+            close()
     return 0
+
+
+def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None) -> KeyRing:
+    """Every configured key hash and its owner; with ``demo_key_file``, a fresh admin key written there."""
+    owners = {h: ADMIN for h in config.http.admin_keys}
+    for partner in partners.all:
+        if partner.spec.channels.http is not None:
+            owners.update({h: partner.id for h in partner.spec.channels.http.api_keys})
+    if demo_key_file is not None:
+        key, digest = new_key()
+        demo_key_file.parent.mkdir(parents=True, exist_ok=True)
+        demo_key_file.touch(mode=0o600)
+        demo_key_file.write_text(key + "\n")
+        owners[digest] = ADMIN
+        log.warning("DEMO MODE: an admin API key for this run only was written to a file", file=str(demo_key_file))
+    return KeyRing(owners)
+
+
+def _broker_ready(sink) -> None:
+    if not sink.ping(timeout=2.0):
+        raise TransientError("the Kafka broker is not reachable")
 
 
 def _stop_on_signals() -> threading.Event:

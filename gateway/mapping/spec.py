@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from adapters.http.config import HttpPartner
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -105,6 +107,12 @@ class InboundRoute(Strict):
     fields: dict[str, Union[str, Rule]]
 
 
+class Channels(Strict):
+    """How the partner reaches the gateway; each channel's settings are declared beside its code."""
+
+    http: HttpPartner | None = None
+
+
 class PartnerFile(Strict):
     partner: str  # the partner id used in events, topics and the status API
     name: str | None = None
@@ -113,6 +121,7 @@ class PartnerFile(Strict):
     timezone: str | None = None  # local times in documents (default UTC)
     namespaces: dict[str, str] = {}  # XPath prefixes (UBL's cbc/cac are predefined)
     code_lists: dict[str, dict[str, str]] = {}
+    channels: Channels = Channels()
     inbound: list[InboundRoute] = []
 
     @field_validator("encoding")

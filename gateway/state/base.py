@@ -33,8 +33,37 @@ class Receipt:
     error: str | None = None
     updated_at: datetime | None = None
     refs: tuple[str, ...] = field(default=())  # business references (order numbers ...) for look-ups
+    # what the status API shows: events published (ids, topics), errors with positions,
+    # messages skipped as duplicates; JSON-ready
+    details: dict = field(default_factory=dict, compare=False)
 
     def with_status(self, status: str, **changes) -> Receipt:
+        return replace(self, status=status, updated_at=datetime.now(timezone.utc), **changes)
+
+
+# Outbound document states.
+QUEUED, SENT, DELIVERY_FAILED = "queued", "sent", "failed"
+
+
+@dataclass(frozen=True)
+class OutboundDocument:
+    """A document the gateway owes a partner: a functional acknowledgement, or later a rendered event.
+
+    Its bytes are in the archive (``raw_ref``); an outbound channel sends what is queued.
+    """
+
+    id: str
+    partner_id: str
+    kind: str  # 997, 999, TA1, CONTRL, ORDRSP, ...
+    raw_ref: str
+    created_at: datetime
+    control_ref: str | None = None  # its own interchange control reference
+    receipt_id: str | None = None  # the received document it answers, if any
+    status: str = QUEUED
+    updated_at: datetime | None = None
+    details: dict = field(default_factory=dict, compare=False)  # what it answers, accepted/rejected, ...
+
+    def with_status(self, status: str, **changes) -> OutboundDocument:
         return replace(self, status=status, updated_at=datetime.now(timezone.utc), **changes)
 
 
@@ -75,6 +104,21 @@ class StateStore(abc.ABC):
         """The next control number of ``kind`` (ISA13, GS06, ST02, UNB 0020, ...)
         for the partner: unique and increasing, never handed out twice, also
         across restarts and between processes sharing the store."""
+
+    # -- outbound documents (acknowledgements queued for the partner's channel) -------
+    @abc.abstractmethod
+    def add_outbound(self, document: OutboundDocument) -> None: ...
+
+    @abc.abstractmethod
+    def update_outbound(self, document: OutboundDocument) -> None: ...
+
+    @abc.abstractmethod
+    def find_outbound(self, *, receipt_id: str | None = None, partner_id: str | None = None,
+                      status: str | None = None, limit: int = 100) -> list[OutboundDocument]:
+        """Outbound documents matching every given criterion, oldest first."""
+
+    def ping(self) -> None:
+        """Raise when the store cannot be reached (for /readyz)."""
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from gateway.errors import TerminalError
-from gateway.state.base import Receipt, StateStore
+from gateway.state.base import OutboundDocument, Receipt, StateStore
 
 
 class MemoryStore(StateStore):
@@ -16,6 +16,7 @@ class MemoryStore(StateStore):
         self._keys: dict[tuple[str | None, str], str] = {}
         self._interchanges: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._numbers: dict[tuple[str, str], int] = {}
+        self._outbound: dict[str, OutboundDocument] = {}
 
     def add_receipt(self, receipt: Receipt) -> Receipt:
         with self._lock:
@@ -61,3 +62,19 @@ class MemoryStore(StateStore):
                 raise TerminalError(f"control numbers {kind} for {partner_id} are used up (last {last})")
             self._numbers[(partner_id, kind)] = number
             return number
+
+    def add_outbound(self, document: OutboundDocument) -> None:
+        with self._lock:
+            self._outbound[document.id] = document
+
+    def update_outbound(self, document: OutboundDocument) -> None:
+        with self._lock:
+            if document.id not in self._outbound:
+                raise KeyError(document.id)
+            self._outbound[document.id] = document
+
+    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, limit=100) -> list[OutboundDocument]:
+        found = [d for d in self._outbound.values()
+                 if (receipt_id is None or d.receipt_id == receipt_id)
+                 and (partner_id is None or d.partner_id == partner_id) and (status is None or d.status == status)]
+        return sorted(found, key=lambda d: (d.created_at, d.id))[:limit]

@@ -10,6 +10,7 @@ is shared under a lock.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gateway.errors import TerminalError, TransientError
-from gateway.state.base import Receipt, StateStore
+from gateway.state.base import OutboundDocument, Receipt, StateStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS receipts (
     interchange_ref TEXT,
     events INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    updated_at TEXT
+    updated_at TEXT,
+    details TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS receipts_idempotency
     ON receipts (coalesce(partner_id, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -53,6 +55,20 @@ CREATE TABLE IF NOT EXISTS interchanges (
     seen_at TEXT NOT NULL,
     PRIMARY KEY (partner_id, interchange_ref)
 );
+CREATE TABLE IF NOT EXISTS outbound (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    raw_ref TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    control_ref TEXT,
+    receipt_id TEXT,
+    status TEXT NOT NULL,
+    updated_at TEXT,
+    details TEXT
+);
+CREATE INDEX IF NOT EXISTS outbound_receipt ON outbound (receipt_id);
+CREATE INDEX IF NOT EXISTS outbound_status ON outbound (partner_id, status, created_at);
 CREATE TABLE IF NOT EXISTS control_numbers (
     partner_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -62,12 +78,17 @@ CREATE TABLE IF NOT EXISTS control_numbers (
 """
 
 _COLUMNS = ("id, channel, raw_ref, size, received_at, partner_id, status, idempotency_key, interchange_ref, "
-            "events, error, updated_at")
+            "events, error, updated_at, details")
+_OUTBOUND = "id, partner_id, kind, raw_ref, created_at, control_ref, receipt_id, status, updated_at, details"
 
 
 def _text(value: datetime | None) -> str | None:
     # One fixed-width UTC form, so text order is time order.
     return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(value: dict) -> str | None:
+    return json.dumps(value, separators=(",", ":")) if value else None
 
 
 def _time(text: str | None) -> datetime | None:
@@ -100,6 +121,9 @@ class SqliteStore(StateStore):
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self._db.execute(statement)
+                    columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
+                    if "details" not in columns:  # a file written before receipts had details
+                        self._db.execute("ALTER TABLE receipts ADD COLUMN details TEXT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
@@ -134,7 +158,7 @@ class SqliteStore(StateStore):
                                  (receipt.partner_id or "", receipt.idempotency_key)).fetchone()
                 if row is not None:
                     return self._receipt(row)
-            db.execute(f"INSERT INTO receipts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute(f"INSERT INTO receipts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        self._row(receipt))
             db.executemany("INSERT OR IGNORE INTO receipt_refs (ref, receipt_id) VALUES (?, ?)",
                            [(ref, receipt.id) for ref in receipt.refs])
@@ -149,9 +173,9 @@ class SqliteStore(StateStore):
         with self._write() as db:
             changed = db.execute(
                 "UPDATE receipts SET partner_id = ?, status = ?, interchange_ref = ?, events = ?, error = ?, "
-                "updated_at = ? WHERE id = ?",
+                "updated_at = ?, details = ? WHERE id = ?",
                 (receipt.partner_id, receipt.status, receipt.interchange_ref, receipt.events, receipt.error,
-                 _text(receipt.updated_at), receipt.id)).rowcount
+                 _text(receipt.updated_at), _json(receipt.details), receipt.id)).rowcount
             if not changed:
                 raise KeyError(receipt.id)
             db.executemany("INSERT OR IGNORE INTO receipt_refs (ref, receipt_id) VALUES (?, ?)",
@@ -181,14 +205,15 @@ class SqliteStore(StateStore):
 
     def _row(self, r: Receipt) -> tuple:
         return (r.id, r.channel, r.raw_ref, r.size, _text(r.received_at), r.partner_id, r.status,
-                r.idempotency_key, r.interchange_ref, r.events, r.error, _text(r.updated_at))
+                r.idempotency_key, r.interchange_ref, r.events, r.error, _text(r.updated_at), _json(r.details))
 
     def _receipt(self, row: tuple) -> Receipt:
         refs = tuple(ref for (ref,) in self._db.execute(
             "SELECT ref FROM receipt_refs WHERE receipt_id = ? ORDER BY ref", (row[0],)))
         return Receipt(id=row[0], channel=row[1], raw_ref=row[2], size=row[3], received_at=_time(row[4]),
                        partner_id=row[5], status=row[6], idempotency_key=row[7], interchange_ref=row[8],
-                       events=row[9], error=row[10], updated_at=_time(row[11]), refs=refs)
+                       events=row[9], error=row[10], updated_at=_time(row[11]), refs=refs,
+                       details=json.loads(row[12]) if row[12] else {})
 
     # -- duplicates and control numbers ------------------------------------------
     def claim_interchange(self, partner_id, interchange_ref, receipt_id, *, window: timedelta, now=None):
@@ -213,6 +238,45 @@ class SqliteStore(StateStore):
             db.execute("INSERT OR REPLACE INTO control_numbers (partner_id, kind, last) VALUES (?, ?, ?)",
                        (partner_id, kind, number))
         return number
+
+    # -- outbound documents --------------------------------------------------------
+    def add_outbound(self, document: OutboundDocument) -> None:
+        with self._write() as db:
+            db.execute(f"INSERT INTO outbound ({_OUTBOUND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (document.id, document.partner_id, document.kind, document.raw_ref,
+                        _text(document.created_at), document.control_ref, document.receipt_id, document.status,
+                        _text(document.updated_at), _json(document.details)))
+
+    def update_outbound(self, document: OutboundDocument) -> None:
+        with self._write() as db:
+            changed = db.execute("UPDATE outbound SET status = ?, updated_at = ?, details = ? WHERE id = ?",
+                                 (document.status, _text(document.updated_at), _json(document.details),
+                                  document.id)).rowcount
+            if not changed:
+                raise KeyError(document.id)
+
+    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, limit=100) -> list[OutboundDocument]:
+        where, args = [], []
+        for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {_OUTBOUND} FROM outbound"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, id LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [OutboundDocument(id=r[0], partner_id=r[1], kind=r[2], raw_ref=r[3], created_at=_time(r[4]),
+                                 control_ref=r[5], receipt_id=r[6], status=r[7], updated_at=_time(r[8]),
+                                 details=json.loads(r[9]) if r[9] else {}) for r in rows]
+
+    def ping(self) -> None:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1 FROM receipts LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise TransientError(f"state store {self.path} cannot be read: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

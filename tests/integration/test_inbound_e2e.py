@@ -98,7 +98,8 @@ def test_edigw_run_with_its_embedded_broker_takes_a_dropped_file(tmp_path):
 
     port = free_port()
     cfg = tmp_path / "gateway.yaml"
-    cfg.write_text(f"kafka:\n  embedded_port: {port}\nmappings: {ROOT / 'mappings'}\nschemas: {ROOT / 'schemas'}\n")
+    cfg.write_text(f"kafka:\n  embedded_port: {port}\nhttp:\n  port: {free_port()}\n"
+                   f"mappings: {ROOT / 'mappings'}\nschemas: {ROOT / 'schemas'}\n")
     inbox = tmp_path / "inbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDIGW_")}
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(cfg), "--inbox", str(inbox)],

@@ -1,0 +1,1 @@
+"""The HTTP channel: partners post documents; anyone with a key reads their status."""

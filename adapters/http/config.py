@@ -1,0 +1,55 @@
+"""Configuration of the HTTP channel: the server (gateway config) and each partner's access (partner file).
+
+Only hashes of API keys are configured (``sha256:<hex>``, see :mod:`adapters.http.keys`);
+``edigw key new`` prints a fresh key and the line to put in the partner file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _check_hashes(values: list[str]) -> list[str]:
+    for value in values:
+        if not _HASH.match(value):
+            raise ValueError("an API key is configured by its hash 'sha256:<64 hex digits>' "
+                             "(edigw key new prints one), never in clear")
+    return values
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(gt=0)  # documents per second, sustained
+    burst: int = Field(default=10, ge=1)  # documents at once
+
+
+class HttpPartner(BaseModel):
+    """``channels.http`` in a partner file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_keys: list[str] = []
+    max_document_bytes: int | None = Field(default=None, gt=0)  # default: the server's
+    rate_limit: RateLimit | None = None
+
+    _hashes = field_validator("api_keys")(_check_hashes)
+
+
+class HttpServer(BaseModel):
+    """``http`` in the gateway config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_keys: list[str] = []  # hashes of keys that see every partner's documents
+    max_document_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_backlog: int = Field(default=10_000, ge=1)  # documents taken in but not yet published
+
+    _hashes = field_validator("admin_keys")(_check_hashes)
