@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.config import HttpServer, RateLimit
 from adapters.http.keys import ADMIN, KeyRing
-from gateway.errors import GatewayError, TransientError
+from gateway.errors import EdiSyntaxError, GatewayError, TransientError
 from gateway.intake import Intake
 from gateway.mapping.loader import Partners
 from gateway.metrics import CONTENT_TYPE, Metrics
@@ -49,6 +49,8 @@ DOCUMENT_TYPES = {  # Content-Type -> syntax it announces (None: look at the byt
     "text/plain": None,
     "": None,
 }
+ANNOUNCED = ("application/EDIFACT", "application/EDI-X12", "application/xml", "text/xml",  # as RFC 1767 and
+             "application/octet-stream", "text/plain")                                      # 7303 spell them
 PROBLEM = "application/problem+json"
 Status = Literal[STATUSES]
 
@@ -207,7 +209,7 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
               responses={403: {"model": Problem}, 413: {"model": Problem}, 415: {"model": Problem},
                          429: {"model": Problem}, 503: {"model": Problem}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  t: {"schema": {"type": "string", "format": "binary"}} for t in DOCUMENT_TYPES if t}},
+                  t: {"schema": {"type": "string", "format": "binary"}} for t in ANNOUNCED}},
                   "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                   "schema": {"type": "string", "maxLength": 200}}]})
     async def post_document(request: Request) -> JSONResponse:
@@ -248,12 +250,14 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
     def _take(body, size: int, content_type: str, partner_id: str | None, key: str | None) -> JSONResponse:
         body.seek(0)
         head = body.read(4096)
-        syntax = sniff(head) if head.strip() else "empty"
-        announced = DOCUMENT_TYPES[content_type]
-        if syntax not in ("edifact", "x12", "xml"):
-            raise Refused(415, "Not a document", "the body is not an EDIFACT, X12 or XML document"
-                          + (" (it is empty)" if syntax == "empty" else f" (it starts with {head[:20]!r})"),
+        if not head.strip():
+            raise Refused(415, "Not a document", "the body is not an EDIFACT, X12 or XML document (it is empty)",
                           reason="not_edi")
+        try:
+            syntax = sniff(head)
+        except EdiSyntaxError as exc:
+            raise Refused(415, "Not a document", exc.issue.text, reason="not_edi") from None
+        announced = DOCUMENT_TYPES[content_type]
         if announced is not None and announced != syntax:
             raise Refused(415, "Content-Type does not match the document", f"Content-Type {content_type} "
                           f"announces {announced} but the body is {syntax}", reason="media_type_mismatch")
