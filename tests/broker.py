@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
@@ -37,7 +37,8 @@ __all__ = ["Broker", "BrokerUnavailable", "consume", "free_port", "tansu_binary"
 
 
 def consume(
-    bootstrap: str, topics: str | Iterable[str], n: int, timeout: float = 30.0, *, group: bool = False
+    bootstrap: str, topics: str | Iterable[str], n: int, timeout: float = 30.0, *, group: bool = False,
+    where: Callable[[Message], bool] | None = None,
 ) -> list[Message]:
     """The first ``n`` messages of ``topics`` (from the earliest offset), or fewer after ``timeout``.
 
@@ -46,6 +47,7 @@ def consume(
     partition (once the topics exist) instead of joining the group: on Tansu
     that reads at once, while a group join takes ~3 s (~23 s with the default
     session timeout). ``group=True`` subscribes, for tests of group behaviour.
+    With ``where``, only messages it accepts are collected (and counted).
     """
     names = [topics] if isinstance(topics, str) else list(topics)
     consumer = Consumer(
@@ -72,7 +74,8 @@ def consume(
                 if message.error().fatal():
                     raise KafkaException(message.error())
                 continue  # e.g. partition EOF, topic not yet known
-            messages.append(message)
+            if where is None or where(message):
+                messages.append(message)
         return messages
     finally:
         consumer.close()
