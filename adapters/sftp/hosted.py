@@ -157,6 +157,10 @@ class HostedSftpServer(Inbound):
             self._stopping = True
             self._lock.wait_for(lambda: self._in_flight == 0, timeout=self.config.stop_timeout)
         if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread at once
+            except OSError:
+                pass
             self._listener.close()
         if self._thread is not None:
             self._thread.join()
