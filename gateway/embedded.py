@@ -64,6 +64,7 @@ class Broker:
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tansu-")
             workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.log_path = workdir / "tansu.log"
         self.process: subprocess.Popen | None = None
