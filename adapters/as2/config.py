@@ -224,8 +224,8 @@ def load_profile(config: As2Partner, *, partner: str | None = None, base_dir: Pa
             loaded = (load_pem_private_key(data, password) if b"-----BEGIN" in data
                       else load_der_private_key(data, password))
         except (ValueError, TypeError):
-            raise ConfigError(f"our_key: {config.our_key} is not a private key that opens "
-                              f"{'with' if password else 'without'} a password") from None
+            raise ConfigError(f"our_key: {config.our_key} is not a private key, or does not open "
+                              f"{'with the password given' if password else 'without a password'}") from None
         if not isinstance(loaded, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
             raise ConfigError(f"our_key: {config.our_key} must be an RSA or EC key")
         key = loaded
