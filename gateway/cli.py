@@ -223,6 +223,77 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Process archived documents again (after a mapping fix, say); their events keep their ids."""
+    from datetime import datetime, timedelta, timezone
+
+    from tqdm import tqdm
+
+    from gateway.archive import Archive
+    from gateway.bootstrap import build
+    from gateway.errors import TransientError
+    from gateway.intake import Intake
+    from gateway.state.sqlite import SqliteStore
+
+    if not (args.receipts or args.status or args.partner or args.since):
+        raise CliError("say what to replay: receipt ids, or --status, --partner and/or --since")
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise CliError(f"--since {args.since}: not an ISO 8601 date or time (2026-11-01, "
+                           "2026-11-01T08:00:00+01:00)") from None
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    config = _config(args)
+    if not config.state.exists():
+        raise CliError(f"no state store at {config.state}: nothing was taken in there")
+    store = SqliteStore(config.state)
+    try:
+        if args.receipts:
+            chosen = []
+            for receipt_id in args.receipts:
+                receipt = store.get_receipt(receipt_id)
+                if receipt is None:
+                    raise CliError(f"no receipt {receipt_id} in {config.state}")
+                chosen.append(receipt)
+        else:
+            chosen = store.find_receipts(partner_id=args.partner, status=args.status, since=since, limit=args.limit)
+            chosen.reverse()  # oldest first, as they came in
+        if not chosen:
+            print("nothing to replay: no document matches")
+            return EXIT_OK
+        servers = args.bootstrap_servers or config.kafka.bootstrap_servers or f"127.0.0.1:{config.kafka.embedded_port}"
+        parts = build(config, bootstrap_servers=servers)
+        intake = Intake(Archive(config.archive), store, parts.pipeline,
+                        duplicate_window=timedelta(days=config.duplicate_window_days))
+        results: dict[str, int] = {}
+        try:
+            for receipt in tqdm(chosen, desc="replaying", unit="doc", file=sys.stderr, disable=None):
+                try:
+                    intake.process(store.get_receipt(receipt.id))
+                except TransientError as exc:
+                    raise CliError(f"stopped at {receipt.id}: {exc}; the rest is unchanged, run the same "
+                                   "command again") from None
+                status = store.get_receipt(receipt.id).status
+                results[status] = results.get(status, 0) + 1
+        finally:
+            parts.close()
+    finally:
+        store.close()
+    print(f"replayed {len(chosen)} document(s): " + ", ".join(f"{n} {s}" for s, n in sorted(results.items())))
+    return EXIT_INVALID if results.get("failed") else EXIT_OK
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from adapters.http.keys import new_key
+
+    key, digest = new_key()
+    print(f"API key (give it to the partner; it is not stored): {key}")
+    print(f"for the partner file:  channels: {{http: {{api_keys: [{digest}]}}}}")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.service import run
 
@@ -275,6 +346,22 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, help="stop after this many seconds without an event")
     common(t)
     t.set_defaults(func=cmd_tail)
+
+    rp = sub.add_parser("replay", help="process archived documents again (events keep their ids)")
+    rp.add_argument("receipts", nargs="*", help="receipt ids (as the status API shows them)")
+    rp.add_argument("--status", choices=["received", "published", "failed", "duplicate"],
+                    help="every document with this status")
+    rp.add_argument("--partner", help="every document of this partner")
+    rp.add_argument("--since", help="documents received at or after this ISO 8601 time")
+    rp.add_argument("--limit", type=int, default=100_000, help="at most this many documents (default 100000)")
+    rp.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers, else the embedded broker's port")
+    common(rp)
+    rp.set_defaults(func=cmd_replay)
+
+    k = sub.add_parser("key", help="API keys")
+    k_sub = k.add_subparsers(dest="key_command", required=True)
+    kn = k_sub.add_parser("new", help="print a fresh API key and the hash to configure")
+    kn.set_defaults(func=cmd_key)
 
     r = sub.add_parser("run", help="run the gateway (an embedded broker when none is configured)")
     r.add_argument("--inbox", default="var/inbox", help="folder watched for documents (default: var/inbox)")
