@@ -1,6 +1,7 @@
 """A real OpenSSH server for tests, and what a test needs around it.
 
     server = Sshd(workdir)         # own sshd_config, host key and client key in workdir
+                                   # (sftp_flags="-R": a read-only SFTP server)
     server.start()                 # on a free loopback port; returns once it accepts connections
     ... server.port, server.host_key_line, server.client_key, server.user ...
     server.stop(); server.start()  # an outage, then the same port, host key and client key again
@@ -57,7 +58,7 @@ def keygen(path: Path, kind: str = "ed25519") -> Path:
 
 
 class Sshd:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, sftp_flags: str = "") -> None:
         if not Path(SSHD).exists():
             raise SshdUnavailable(f"{SSHD} is missing (Debian package openssh-server)")
         self.workdir = Path(workdir)
@@ -82,7 +83,7 @@ class Sshd:
             "StrictModes no",
             "UsePAM no",
             "UseDNS no",
-            "Subsystem sftp internal-sftp",
+            f"Subsystem sftp internal-sftp {sftp_flags}".rstrip(),
             "LogLevel VERBOSE",
             "",
         ]))
