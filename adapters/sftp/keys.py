@@ -5,7 +5,7 @@ Password hashes
     passlib and argon2), never a password in clear::
 
         $scrypt$ln=15,r=8,p=1$<salt>$<hash>           scrypt, N = 2**ln (the default)
-        $pbkdf2-sha256$i=600000$<salt>$<hash>          PBKDF2-HMAC-SHA256 (also pbkdf2-sha512)
+        $pbkdf2-sha256$i=600000$<salt>$<hash>          PBKDF2-HMAC-SHA256 (also pbkdf2-sha512, i=210000)
 
     ``<salt>`` and ``<hash>`` are standard base64 without padding. Both
     functions come from :mod:`hashlib`. Weak parameters are refused
@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 # -- password hashes ----------------------------------------------------------------
 
 SCRYPT_LN, SCRYPT_R, SCRYPT_P = 15, 8, 1
-PBKDF2_ITERATIONS = 600_000
+PBKDF2_ITERATIONS = {"pbkdf2-sha256": 600_000, "pbkdf2-sha512": 210_000}  # as OWASP recommends
 _MIN_SCRYPT_LN, _MAX_SCRYPT_LN = 14, 20
 _MIN_PBKDF2, _MAX_PBKDF2 = 100_000, 10_000_000
 _PHC = re.compile(r"^\$(?P<scheme>scrypt|pbkdf2-sha256|pbkdf2-sha512)\$(?P<params>[a-z0-9=,]+)"
@@ -115,9 +115,9 @@ def hash_password(password: str, *, scheme: str = "scrypt") -> str:
     if scheme == "scrypt":
         parsed = _Parsed("scrypt", {"ln": SCRYPT_LN, "r": SCRYPT_R, "p": SCRYPT_P}, salt, b"\0" * 32)
         params = f"ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}"
-    elif scheme in ("pbkdf2-sha256", "pbkdf2-sha512"):
-        parsed = _Parsed(scheme, {"i": PBKDF2_ITERATIONS}, salt, b"\0" * 32)
-        params = f"i={PBKDF2_ITERATIONS}"
+    elif scheme in PBKDF2_ITERATIONS:
+        parsed = _Parsed(scheme, {"i": PBKDF2_ITERATIONS[scheme]}, salt, b"\0" * 32)
+        params = f"i={PBKDF2_ITERATIONS[scheme]}"
     else:
         raise ValueError(f"unknown password hash scheme {scheme!r}")
     return f"${scheme}${params}${_b64(salt)}${_b64(_derive(password.encode(), parsed))}"
