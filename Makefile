@@ -21,10 +21,16 @@ $(SYSTEM):
 	@test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; }
 	@mkdir -p $(VENV) && touch $@
 
+# The independent AS2 peer of the interoperability tests: libas2 on Node.js, from tests/as2peer's lock file.
+AS2PEER := tests/as2peer/node_modules/.package-lock.json
+$(AS2PEER): tests/as2peer/package.json tests/as2peer/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm --prefix tests/as2peer ci --no-audit --no-fund --loglevel=error
+
 run: $(STAMP)
 	$(BIN)/edigw run --demo-key-file var/demo-api-key
 
-test: $(STAMP) $(SYSTEM)
+test: $(STAMP) $(SYSTEM) $(AS2PEER)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

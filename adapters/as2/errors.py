@@ -29,6 +29,7 @@ server refused the request itself, e.g. HTTP 403).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,13 @@ class Disposition:
 
     @classmethod
     def parse(cls, value: str) -> Disposition:
-        """Read a ``Disposition:`` field; case of the keywords does not matter."""
+        """Read a ``Disposition:`` field; case of the keywords does not matter.
+
+        RFC 4130 separates a modifier from its text with a colon
+        (``failed/failure: unsupported format``); libas2 writes an equals sign
+        (``failed/failure=Could not verify signature``), which is read too.
+        The gateway writes the RFC's form.
+        """
         mode, sep, rest = value.partition(";")
         if not sep:
             raise ValueError(f"not a disposition field: {value!r}")
@@ -80,9 +87,11 @@ class Disposition:
         kind = None
         description = ""
         if slash:
-            name, colon, text = modifier.partition(":")
-            kind = name.strip().lower()
-            description = text.strip() if colon else ""
+            match = re.match(r"\s*([A-Za-z-]+)\s*(?:[:=]\s*(.*))?$", modifier, re.DOTALL)
+            if match is None:
+                raise ValueError(f"not a disposition modifier: {modifier!r}")
+            kind = match.group(1).lower()
+            description = (match.group(2) or "").strip()
         return cls(type=dtype.strip().lower(), kind=kind, description=description, mode=mode.strip())
 
 

@@ -59,8 +59,9 @@ def _payload_entity(payload: bytes, content_type: str, filename: str | None, tra
     else:
         headers.append(("Content-Transfer-Encoding", "binary"))
         body = payload
-    if filename:
-        headers.append(("Content-Disposition", f"attachment; filename={mime.quote_param(filename)}"))
+    # always an attachment: some parsers (libas2's) treat a part without one as text and re-encode it
+    headers.append(("Content-Disposition",
+                    f"attachment; filename={mime.quote_param(filename)}" if filename else "attachment"))
     return mime.build_entity(headers, body)
 
 

@@ -117,7 +117,7 @@ async function send(job) {
   const out = { status: response.status, sent: message };
   if (response.body.length > 0) {
     out.mdnRaw = joinRaw(response.rawHeaders, response.body).toString('base64');
-    out.mdn = await inspectMdn(joinRaw(response.rawHeaders, response.body), job.partnerCertificate);
+    out.mdn = await inspectMdn(joinRaw(response.rawHeaders, response.body), job.mdnCertificate || job.partnerCertificate);
   }
   return out;
 }

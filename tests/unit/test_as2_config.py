@@ -125,6 +125,8 @@ def test_disposition_round_trip():
     assert Disposition.parse("automatic-action/MDN-sent-automatically; processed").ok
     assert Disposition.parse("automatic-action/MDN-sent-automatically; processed/warning: duplicate-document").ok
     assert not Disposition.parse("automatic-action/MDN-sent-automatically; failed/Failure: unsupported format").ok
+    libas2 = Disposition.parse("automatic-action/MDN-sent-automatically; failed/failure=Could not verify signature")
+    assert (libas2.type, libas2.kind, libas2.description) == ("failed", "failure", "Could not verify signature")
     assert Disposition(kind="error", description="authentication-failed").field() == (
         "automatic-action/MDN-sent-automatically; processed/error: authentication-failed")
 
