@@ -48,6 +48,20 @@ Receiving an asynchronous MDN (``POST /as2/mdn``)::
     record result.ok / result.problems / result.disposition; answer 200
 
 A message whose MDN has not come by its deadline is overdue: resend or report.
+
+Where the independent implementation the tests run against (libas2 0.8.2)
+and the RFCs disagree, the gateway follows the RFCs and accepts the other
+form only where a partner's ``tolerances`` say so:
+
+* MDN signatures over the report without its last CRLF: libas2 is off the
+  RFC; tolerance ``signature_without_final_crlf`` (:mod:`adapters.as2.config`).
+* AES-GCM inside EnvelopedData with the tag appended: libas2/pkijs is off
+  RFC 5084; tolerance ``gcm_in_enveloped_data`` (:mod:`adapters.as2.smime`).
+* ``failed/failure=<text>`` instead of ``failed/failure: <text>``: libas2 is
+  off RFC 4130; always read, never written (:class:`Disposition`).
+* Binary parts, and parts not marked as attachments, are mangled by
+  libas2's parser (RFC 4130 allows both): send it ``transfer_encoding:
+  base64``; the gateway always marks its payload part as an attachment.
 """
 
 from adapters.as2.config import As2Partner, As2Profile, MdnRequest, Tolerances, load_profile

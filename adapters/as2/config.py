@@ -15,11 +15,12 @@ Tolerances are off by default; each one names a partner quirk the gateway
 accepts without the partner being right by the RFCs:
 
 * ``signature_without_final_crlf`` - accept a signature over the signed part
-  without its last CRLF. libas2 signs its content and its MDNs that way: the
-  part it signs ends in CRLF, which it strips before signing. By RFC 1847 /
-  RFC 2046 the signed entity is everything up to the line break before the
-  boundary, so the exact bytes are tried first; the gateway itself always
-  signs the exact part.
+  without its last CRLF. libas2 builds each part ending in CRLF and strips
+  that CRLF before signing. For a payload part that is the RFC's entity
+  anyway (the CRLF before the boundary belongs to the boundary), but its MDNs
+  end in a nested multipart whose own last CRLF is part of the entity
+  (RFC 1847 / RFC 2046), so they verify only with this tolerance. The exact
+  bytes are always tried first; the gateway itself signs the exact part.
 * ``gcm_in_enveloped_data`` - read and write AES-GCM the pkijs way (inside
   EnvelopedData, the tag appended to the ciphertext) instead of RFC 5084's
   AuthEnvelopedData.

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import threading
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -25,6 +26,7 @@ from adapters.as2 import (
     UnsupportedMicAlgorithm,
     build_mdn,
     build_message,
+    mdn_deadline,
     read_mdn,
     send,
     send_async_mdn,
@@ -126,7 +128,7 @@ def test_mic_of_a_signed_message_covers_the_signed_part(keys):
     assert received.mic == message.mic
 
 
-def test_mic_of_an_encrypted_unsigned_message_covers_the_decrypted_entity(keys, monkeypatch):
+def test_mic_of_an_encrypted_unsigned_message_covers_the_decrypted_entity(keys):
     message = build_message(PAYLOAD, sender_profile(keys, sign=None))
     gateway = keys[0]
     entity = smime.decrypt(message.body, gateway.key)
@@ -138,6 +140,12 @@ def test_mic_of_a_plain_message_covers_the_content_only(keys):
     message = build_message(PAYLOAD, sender_profile(keys, sign=None, encrypt=None))
     assert message.body == PAYLOAD
     assert message.mic.digest == base64.b64encode(hashlib.sha256(PAYLOAD).digest()).decode()
+
+
+def test_mdn_deadline(keys):
+    sent_at = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert mdn_deadline(sender_profile(keys, mdn={"deadline_seconds": 900}), sent_at) == sent_at + timedelta(minutes=15)
+    assert mdn_deadline(sender_profile(keys, mdn=None), sent_at) is None
 
 
 def test_requested_mic_algorithm_is_used(keys):

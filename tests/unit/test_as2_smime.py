@@ -10,6 +10,7 @@ import zlib
 import pytest
 from asn1crypto import cms
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
@@ -87,6 +88,18 @@ def test_openssl_signature_verifies(alice):
     assert smime.verify_detached(DATA, signature, [alice.cert]) == ("sha512", 0)
     with pytest.raises(AuthenticationFailed):
         smime.verify_detached(DATA + b"x", signature, [alice.cert])
+
+
+def test_openssl_pss_signature_verifies(alice):
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    signature = (pkcs7.PKCS7SignatureBuilder().set_data(DATA)
+                 .add_signer(alice.cert, alice.key, hashes.SHA256(), rsa_padding=pss)
+                 .sign(Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]))
+    signer = cms.ContentInfo.load(signature)["content"]["signer_infos"][0]
+    assert signer["signature_algorithm"]["algorithm"].native == "rsassa_pss"
+    assert smime.verify_detached(DATA, signature, [alice.cert]) == ("sha256", 0)
+    with pytest.raises(AuthenticationFailed):
+        smime.verify_detached(DATA[1:], signature, [alice.cert])
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
