@@ -113,6 +113,7 @@ CODES: dict[str, CodeInfo] = {
     "MESSAGE_HAS_SEGMENT_ERRORS": CodeInfo(M, "one or more segments are in error", ak5="5", contrl="12"),
     # -- segment / element ------------------------------------------------
     "SEGMENT_TAG_INVALID": CodeInfo(S, "the segment tag is not a valid tag", ak3="1", contrl="12"),
+    "SEGMENT_HAS_ELEMENT_ERRORS": CodeInfo(S, "one or more elements of the segment are in error", ak3="8"),
     "TRAILING_SEPARATOR": CodeInfo(
         S, "the segment ends with empty elements that should have been suppressed", severity=W, ak3="8", contrl="12"
     ),

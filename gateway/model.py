@@ -302,6 +302,9 @@ class Interchange:
     messages: list[Message] = field(default_factory=list)  # all messages, grouped or not
     message_count: int = 0
     issues: list[Issue] = field(default_factory=list)
+    # X12 interchange-level segments between ISA and the groups (TA1, ISB, ISE),
+    # as read and as written: a TA1 acknowledgement is nothing but one of these.
+    control_segments: list[Segment] = field(default_factory=list)
 
     def all_issues(self) -> list[Issue]:
         """Every issue of the interchange, its groups and its messages."""

@@ -32,7 +32,7 @@ Deviations that real partners send and that the reader tolerates:
   break, CR and LF inside a segment are removed (also inside the ISA);
 * several interchanges in one input, each with its own service characters;
 * TA1, ISB and ISE segments at interchange level (between ISA and GS or
-  between groups; for want of a place in the model they are not kept);
+  between groups): kept, in order, on ``Interchange.control_segments``;
 * a repetition separator in ISA11 of versions before 00402;
 * a last segment without a terminator at the end of the input.
 
@@ -54,8 +54,9 @@ the end of the input releases it.
 Writing
 =======
 
-:func:`write` builds the envelope from the model: a fixed-width ISA, GS/GE
-per group, ST/SE per transaction set, with SE01, GE01 and IEA01 counted and
+:func:`write` builds the envelope from the model: a fixed-width ISA, then the
+interchange's ``control_segments`` (TA1, ISB, ISE), GS/GE per group, ST/SE per
+transaction set, with SE01, GE01 and IEA01 counted and
 the trailer references copied from the headers. Trailing empty elements are
 suppressed. A value containing a service character or a line break, or a
 character the output encoding cannot carry, raises
@@ -98,6 +99,7 @@ _ISA, _IEA, _GS, _GE, _ST, _SE, _BIN, _IC_LEVEL = 1, 2, 3, 4, 5, 6, 7, 8
 _KINDS = {"ISA": _ISA, "IEA": _IEA, "GS": _GS, "GE": _GE, "ST": _ST, "SE": _SE, "BIN": _BIN}
 _KINDS.update({"TA1": _IC_LEVEL, "ISB": _IC_LEVEL, "ISE": _IC_LEVEL})
 _ENVELOPE_TAGS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
+_CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
 
 def _header_error(text: str, location: Location, *more: Issue) -> EdiSyntaxError:
@@ -763,7 +765,8 @@ class _Reader:
                 self.cur.append(seg)
             elif self.group is not None:
                 self._outside(seg)
-            # else: TA1/ISB/ISE at interchange level are allowed
+            else:  # TA1/ISB/ISE at interchange level are allowed, and kept
+                self.ic.control_segments.append(seg)
 
     def _texts(self, seg: Segment, count: int) -> list[str]:
         """The first ``count`` elements of ``seg`` as text (absent ones are "")."""
@@ -1369,6 +1372,14 @@ def write(interchange: Interchange, *, encoding: str = "ascii", delimiters: Deli
         if i != 11:
             w._value(value, "ISA", None, i)
     w.segment("ISA", [*isa_fields, d.component], raw=True)
+    for seg in ic.control_segments:  # TA1, ISB, ISE: right after the ISA
+        if seg.tag not in _CONTROL_TAGS:
+            raise _write_error(
+                "WRITE_INVALID",
+                f"{seg.tag} cannot stand at interchange level (only {', '.join(sorted(_CONTROL_TAGS))})",
+                Location(segment=w.count + 1, tag=seg.tag),
+            )
+        w.segment(seg.tag, seg.elements)
     groups = _groups_of(ic)
     for g_number, group in enumerate(groups, start=1):
         gs = group.header.elements if group.header is not None and group.header.tag == "GS" else []

@@ -1,0 +1,168 @@
+"""Functional acknowledgements: answering what was received, reading what partners answer.
+
+Building, for a received interchange::
+
+    acks = build_acknowledgements(interchange, settings=partner_settings,
+                                  numbers=lambda kind: store.next_control_number(partner_id, kind))
+    for ack in acks:            # Acknowledgement: kind, data (bytes), control_ref, status, verdicts
+        queue_outbound(ack.data)
+
+X12 gets a TA1 (ISA14 = 1 or envelope errors, per ``AckSettings.ta1``) and a
+997 or 999 answering every functional group; EDIFACT gets a CONTRL when UNB
+0031 asks for one (or ``AckSettings.contrl`` says always). Every report code
+comes from the issue catalogue (:mod:`gateway.codes`), read in one place,
+:mod:`gateway.acks.judge`. Control numbers come from ``numbers(kind)``
+with the kinds ``ISA13``, ``GS06``, ``ST02``, ``UNB0020`` and ``UNH0062``.
+
+When messages stream (read without ``keep``), an :class:`AckTracker` judges
+each message as it passes and builds the acknowledgements when its
+interchange is complete, keeping only a few strings per message.
+
+Reading, to reconcile outbound documents::
+
+    report = read_acknowledgement(message)      # a 997, 999 or CONTRL message
+    report = read_acknowledgement(interchange)  # a TA1 (Interchange.control_segments), or the acks kept on it
+
+Where things are:
+
+=================  ==========================================================
+``report.py``      Verdict, Finding, AckReport, Acknowledgement; status words
+``settings.py``    AckSettings, the per-partner block
+``judge.py``       issues -> statuses and report codes (the catalogue is read here)
+``x12.py``         TA1, 997, 999: build and read
+``edifact.py``     CONTRL: build and read
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from gateway.acks import edifact as _edifact
+from gateway.acks import x12 as _x12
+from gateway.acks.judge import Judged, judge_message
+from gateway.acks.report import (
+    ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, RECEIVED, REJECTED, STATUSES, WITH_ERRORS,
+    Acknowledgement, AckReport, Finding, Verdict, roll_up,
+)
+from gateway.acks.settings import AckSettings
+from gateway.errors import EdiSyntaxError
+from gateway.model import Interchange, Issue, Message
+
+__all__ = [
+    "AckReport", "AckSettings", "AckTracker", "Acknowledgement", "Finding", "Verdict",
+    "build_acknowledgements", "read_acknowledgement", "read_acknowledgements",
+    "salvage_envelope", "reject_unreadable",
+    "ACCEPTED", "WITH_ERRORS", "PARTIAL", "REJECTED", "RECEIVED", "STATUSES",
+    "INTERCHANGE", "GROUP", "MESSAGE", "CONTROL_NUMBER_KINDS",
+]
+
+Numbers = Callable[[str], int]
+
+#: The control numbers an acknowledgement takes, each from ``numbers(kind)``.
+CONTROL_NUMBER_KINDS = ("ISA13", "GS06", "ST02", "UNB0020", "UNH0062")
+
+#: Transaction sets / messages that are acknowledgements.
+ACK_TYPES = ("997", "999", "CONTRL")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(timezone.utc)
+
+
+def build_acknowledgements(
+    interchange: Interchange,
+    *,
+    settings: AckSettings | None = None,
+    numbers: Numbers,
+    now: datetime | None = None,
+    sets: Iterable[Judged] | None = None,
+) -> list[Acknowledgement]:
+    """The acknowledgements the sender of ``interchange`` gets, in sending order.
+
+    ``sets`` are its messages already judged (what :class:`AckTracker` keeps
+    while streaming); by default the messages kept on the interchange are
+    judged. ``now`` stamps the envelopes (default: the current UTC time).
+    XML documents get none.
+    """
+    builder = {"x12": _x12.build, "edifact": _edifact.build}.get(interchange.syntax)
+    if builder is None:
+        return []
+    judged = list(sets) if sets is not None else [judge_message(m) for m in interchange.messages]
+    return builder(interchange, judged, settings or AckSettings(), numbers, _now(now))
+
+
+class AckTracker:
+    """Judges messages as they stream by; acknowledges each interchange once complete.
+
+    The readers yield every message before its interchange; note each one
+    (with any issue a later stage found, a missing route say), then call
+    :meth:`acknowledge` with the interchange. One tracker per document.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[int, list[Judged]] = {}
+
+    def note(self, message: Message, *issues: Issue) -> None:
+        if message.interchange is not None and message.interchange.syntax in ("x12", "edifact"):
+            self._sets.setdefault(id(message.interchange), []).append(judge_message(message, issues))
+
+    def acknowledge(self, interchange: Interchange, *, settings: AckSettings | None = None, numbers: Numbers,
+                    now: datetime | None = None) -> list[Acknowledgement]:
+        sets = self._sets.pop(id(interchange), [])
+        return build_acknowledgements(interchange, settings=settings, numbers=numbers, now=now, sets=sets)
+
+    def discard(self, interchange: Interchange) -> None:
+        """Forget an interchange that will not be acknowledged (its partner is unknown, say)."""
+        self._sets.pop(id(interchange), None)
+
+
+def salvage_envelope(data: bytes) -> Interchange | None:
+    """The envelope of an X12 document the reader refused, as far as it can be
+    read (sender, recipient, ISA13), or None: enough to find the partner and
+    answer with :func:`reject_unreadable`."""
+    return _x12.salvage_envelope(data)
+
+
+def reject_unreadable(envelope: Interchange, error: EdiSyntaxError, *, settings: AckSettings | None = None,
+                      numbers: Numbers, now: datetime | None = None) -> list[Acknowledgement]:
+    """A TA1 rejecting the X12 interchange behind ``envelope`` (from
+    :func:`salvage_envelope`), with the note code of the reader's ``error``."""
+    if envelope.syntax != "x12":
+        return []
+    return _x12.reject_unreadable(envelope, error, settings or AckSettings(), numbers, _now(now))
+
+
+def read_acknowledgements(interchange: Interchange) -> list[AckReport]:
+    """Every acknowledgement in ``interchange``: each TA1, then each 997/999/CONTRL kept on it."""
+    reports = [_x12.read_ta1(s, interchange.control_ref) for s in interchange.control_segments if s.tag == "TA1"]
+    reports.extend(read_acknowledgement(m) for m in interchange.messages if m.type in ACK_TYPES)
+    return reports
+
+
+def read_acknowledgement(item: Message | Interchange) -> AckReport:
+    """What an acknowledgement says: a 997, 999 or CONTRL message, or an
+    interchange holding one TA1 or acknowledgements of one kind (the 997s of
+    several groups read as one report, as they were built).
+
+    Raises ValueError for anything else, or for an acknowledgement whose
+    codes or numbers make no sense.
+    """
+    if isinstance(item, Message):
+        if item.type in ("997", "999"):
+            return _x12.read_functional(item)
+        if item.type == "CONTRL":
+            return _edifact.read_contrl(item)
+        raise ValueError(f"{item.type} {item.ref} is not an acknowledgement (997, 999 or CONTRL)")
+    reports = read_acknowledgements(item)
+    kinds = {r.kind for r in reports}
+    if not reports:
+        raise ValueError(f"interchange {item.control_ref} holds no acknowledgement")
+    if len(reports) == 1:
+        return reports[0]
+    if len(kinds) > 1 or kinds <= {"TA1", "CONTRL"}:
+        raise ValueError(f"interchange {item.control_ref} holds {len(reports)} acknowledgements "
+                         f"({', '.join(sorted(kinds))}): read them with read_acknowledgements")
+    verdicts = tuple(v for r in reports for v in r.verdicts)
+    return AckReport(reports[0].kind, item.control_ref, None, roll_up([r.status for r in reports]), verdicts)

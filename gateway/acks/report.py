@@ -1,0 +1,168 @@
+"""What an acknowledgement says, whichever way it goes.
+
+The same few types describe an acknowledgement the gateway builds
+(:class:`Acknowledgement`, which also carries the bytes to send) and one a
+partner sends back (:class:`AckReport`, from :func:`gateway.acks.read_acknowledgement`),
+so reconciling an outbound document compares like with like.
+
+A :class:`Verdict` is the answer about one unit: an interchange, a functional
+group, or a transaction set / message. Its ``codes`` are the report codes the
+acknowledgement gives for that unit itself (TA105, AK9 05-09, AK5/IK5 02-06,
+UCI/UCF/UCM 0085), its ``findings`` the segment and element errors inside a
+message (AK3/AK4, IK3/IK4, UCS/UCD).
+
+Statuses are five words, the same for both families:
+
+========================  ======  ======  ====  ============
+status                    TA104   AK501   AK901 CONTRL 0083
+========================  ======  ======  ====  ============
+accepted                  A       A       A     7
+accepted_with_errors      E       E       E     7 + errors
+partially_accepted        -       -       P     7 + a rejected part
+rejected                  R       R       R     4
+received                  -       -       -     8
+========================  ======  ======  ====  ============
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+ACCEPTED = "accepted"
+WITH_ERRORS = "accepted_with_errors"
+PARTIAL = "partially_accepted"
+REJECTED = "rejected"
+RECEIVED = "received"  # CONTRL 0083 = 8: the interchange arrived; nothing was checked
+STATUSES = (ACCEPTED, WITH_ERRORS, PARTIAL, REJECTED, RECEIVED)
+
+INTERCHANGE, GROUP, MESSAGE = "interchange", "group", "message"
+
+
+def roll_up(children: Sequence[str], *, failed: bool = False, noted: bool = False) -> str:
+    """The status of a unit from its parts' statuses and its own problems.
+
+    ``failed``: the unit has an error of its own (a wrong trailer count, say);
+    ``noted``: it has something reported that does not fail it (a warning).
+    The gateway still maps the sound messages of an interchange or group whose
+    envelope is wrong, so an envelope error alone makes the unit "accepted with
+    errors"; it is rejected only when nothing under it was accepted.
+    """
+    accepted = [s for s in children if s != REJECTED]
+    if not accepted and (failed or children):
+        return REJECTED
+    if len(accepted) < len(children) or PARTIAL in children:
+        return PARTIAL
+    if failed or noted or any(s != ACCEPTED for s in children):
+        return WITH_ERRORS
+    return ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One segment or element error inside a message (AK3/AK4, IK3/IK4, UCS/UCD).
+
+    ``element`` is None for an error of the whole segment. Positions are
+    1-based: ``position`` counts the segments of the message (ST/UNH = 1),
+    ``element`` the elements after the tag (as :class:`gateway.model.Location`
+    does; CONTRL's S011 counts the tag as 1, the builder and reader convert).
+    CONTRL does not name the segment, so ``tag`` is "" there.
+    """
+
+    code: str
+    position: int
+    tag: str = ""
+    element: int | None = None
+    component: int | None = None
+    repetition: int | None = None
+    value: str = ""  # AK404/IK404: a copy of the bad value, when it can be sent back
+
+    def to_json(self) -> dict:
+        out: dict = {"code": self.code, "position": self.position}
+        for name in ("tag", "element", "component", "repetition", "value"):
+            value = getattr(self, name)
+            if value not in (None, ""):
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer about one interchange, group or transaction set / message."""
+
+    level: str  # "interchange" | "group" | "message"
+    ref: str  # its control reference: ISA13/UNB 0020, GS06/UNG 0048, ST02/UNH 0062
+    status: str
+    type: str = ""  # GS01 / ST01 / UNG 0038 / UNH 0065
+    group: str = ""  # a message's group reference ("" outside groups)
+    codes: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    counts: tuple[int, int, int] | None = None  # AK902-904: sets included, received, accepted
+
+    def to_json(self) -> dict:
+        out: dict = {"level": self.level, "ref": self.ref, "status": self.status}
+        if self.type:
+            out["type"] = self.type
+        if self.group:
+            out["group"] = self.group
+        if self.codes:
+            out["codes"] = list(self.codes)
+        if self.findings:
+            out["findings"] = [f.to_json() for f in self.findings]
+        if self.counts is not None:
+            out["included"], out["received"], out["accepted"] = self.counts
+        return out
+
+
+@dataclass(frozen=True)
+class AckReport:
+    """What one acknowledgement says: whom it answers and how.
+
+    ``control_ref`` is the acknowledgement's own interchange reference (ISA13 /
+    UNB 0020). ``interchange_ref`` is the interchange it answers: a TA1 and a
+    CONTRL name it, a 997/999 does not (it answers groups), so it is None there
+    when read back.
+    """
+
+    kind: str  # "997" | "999" | "TA1" | "CONTRL"
+    control_ref: str
+    interchange_ref: str | None
+    status: str
+    verdicts: tuple[Verdict, ...] = field(default=())
+
+    @property
+    def group_refs(self) -> tuple[str, ...]:
+        return tuple(v.ref for v in self.verdicts if v.level == GROUP)
+
+    @property
+    def message_refs(self) -> tuple[str, ...]:
+        return tuple(v.ref for v in self.verdicts if v.level == MESSAGE)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "control_ref": self.control_ref,
+            "status": self.status,
+            "answers": {
+                "interchange": self.interchange_ref,
+                "groups": list(self.group_refs),
+                "messages": list(self.message_refs),
+            },
+            "verdicts": [v.to_json() for v in self.verdicts],
+        }
+
+
+@dataclass(frozen=True)
+class Acknowledgement(AckReport):
+    """An acknowledgement built for a received interchange, ready to send.
+
+    ``data`` is a complete interchange of its own (its own control number),
+    written by the project's X12 or EDIFACT writer.
+    """
+
+    data: bytes = b""
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        out["size"] = len(self.data)
+        return out
