@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class AckSettings(BaseModel):
@@ -33,3 +33,9 @@ class AckSettings(BaseModel):
     detail: Literal["all", "errors"] = "all"
     # The 999's implementation guide (GS08 and ST03).
     implementation_999: str = "005010X231A1"
+
+    @field_validator("functional", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        """``functional: 997`` unquoted in YAML is a number; it means the same."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value

@@ -496,6 +496,9 @@ def test_settings_defaults_and_shape():
     with pytest.raises(ValidationError):
         s.ta1 = "never"  # frozen
     assert AckSettings.model_validate({"functional": "999", "detail": "errors"}).functional == "999"
+    assert AckSettings.model_validate({"functional": 999}).functional == "999"  # unquoted in YAML
+    with pytest.raises(ValidationError):
+        AckSettings(functional=998)
 
 
 def test_what_each_setting_leaves_out():
