@@ -40,6 +40,7 @@ its fingerprint is logged at start, for partners to pin.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
@@ -56,7 +57,7 @@ import paramiko
 import structlog
 from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED
 from paramiko.message import Message
-from paramiko.sftp import (CMD_CLOSE, SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
+from paramiko.sftp import (CMD_CLOSE, CMD_EXTENDED, CMD_RENAME, SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
                            SFTP_PERMISSION_DENIED)
 from paramiko.sftp_attr import SFTPAttributes
 from paramiko.sftp_handle import SFTPHandle
@@ -219,13 +220,23 @@ class HostedSftpServer(Inbound):
             transport.join(0.2)
 
     # -- taking documents in -------------------------------------------------------------------
-    def _take(self, account: Account, name: str, staged: Path) -> tuple[int, str]:
-        """Hand a complete upload to deliver; the SFTP status to answer with."""
+    @contextlib.contextmanager
+    def answering(self):
+        """Around a request that may take a document in, until its answer is sent: stop() waits for it."""
         with self._lock:
-            if self._stopping or self._deliver is None:
-                return SFTP_FAILURE, "the server is stopping: not taken in, send it again later"
             self._in_flight += 1
         try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._lock.notify_all()
+
+    def _take(self, account: Account, name: str, staged: Path) -> tuple[int, str]:
+        """Hand a complete upload to deliver; the SFTP status to answer with."""
+        try:
+            if self._stopping or self._deliver is None:
+                return SFTP_FAILURE, "the server is stopping: not taken in, send it again later"
             with staged.open("rb") as stream:
                 size = os.fstat(stream.fileno()).st_size
                 doc = Document(stream, received_at=datetime.now(timezone.utc), transport="sftp",
@@ -244,9 +255,6 @@ class HostedSftpServer(Inbound):
             return SFTP_FAILURE, "not taken in: send it again later"
         finally:
             staged.unlink(missing_ok=True)
-            with self._lock:
-                self._in_flight -= 1
-                self._lock.notify_all()
         log.info("SFTP upload taken in", partner=account.partner_id, file=name, size=size)
         return SFTP_OK, ""
 
@@ -343,17 +351,20 @@ class _SftpServer(SFTPServer):
     """
 
     def _process(self, t, request_number, msg):
-        if t == CMD_CLOSE:
-            peek = Message(msg.asbytes())
-            peek.get_int()
-            handle = peek.get_binary()
-            upload = self.file_table.get(handle)
-            if isinstance(upload, _Upload):
-                del self.file_table[handle]
-                code, text = upload.commit()
-                self._send_status(request_number, code, text or None)
-                return
-        super()._process(t, request_number, msg)
+        if t not in (CMD_CLOSE, CMD_RENAME, CMD_EXTENDED):  # only these can take a document in
+            return super()._process(t, request_number, msg)
+        with self.server.hosted.answering():  # stop() waits until the answer is sent
+            if t == CMD_CLOSE:
+                peek = Message(msg.asbytes())
+                peek.get_int()
+                handle = peek.get_binary()
+                upload = self.file_table.get(handle)
+                if isinstance(upload, _Upload):
+                    del self.file_table[handle]
+                    code, text = upload.commit()
+                    self._send_status(request_number, code, text or None)
+                    return None
+            return super()._process(t, request_number, msg)
 
     def finish_subsystem(self):
         for handle in self.file_table.values():
