@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from adapters.as2.endpoint import As2Receiver, load_profiles
 from adapters.folder.inbound import FolderConfig, FolderInbound
 from adapters.http.app import create_app
 from adapters.http.keys import ADMIN, KeyRing, new_key
@@ -84,10 +85,13 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         closing.insert(0, folder.stop)
         api = None
         if config.http.enabled:
-            api = Server(create_app(intake=intake, partners=partners, config=config.http,
-                                    keys=key_ring(config, partners, demo_key_file), metrics=metrics,
-                                    ready=lambda: _broker_ready(parts.sink)),
-                         host=config.http.host, port=config.http.port)
+            app = create_app(intake=intake, partners=partners, config=config.http,
+                             keys=key_ring(config, partners, demo_key_file), metrics=metrics,
+                             ready=lambda: _broker_ready(parts.sink))
+            as2 = As2Receiver(intake, load_profiles(partners.all), metrics=metrics)
+            as2.mount(app, max_bytes=2 * config.http.max_document_bytes)  # base64 and S/MIME add a third
+            closing.insert(0, as2.stop)
+            api = Server(app, host=config.http.host, port=config.http.port)
             api.start()
             closing.insert(0, api.stop)
         log.info("gateway running", inbox=str(inbox), api=api.url if api else None,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from adapters.as2.config import As2Partner
 from adapters.http.config import HttpPartner
 
 
@@ -111,6 +112,7 @@ class Channels(Strict):
     """How the partner reaches the gateway; each channel's settings are declared beside its code."""
 
     http: HttpPartner | None = None
+    as2: As2Partner | None = None
 
 
 class PartnerFile(Strict):
