@@ -166,9 +166,10 @@ class HostedSftpServer(Inbound):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        for transport in list(self._transports):
+        with self._lock:
+            transports, self._transports = self._transports, set()
+        for transport in transports:
             transport.close()
-        self._transports.clear()
         log.info("SFTP server stopped", port=self.port)
 
     def outbox(self, partner_id: str):
@@ -190,8 +191,10 @@ class HostedSftpServer(Inbound):
                 continue
             except OSError:  # closed by stop()
                 return
-            self._transports = {t for t in self._transports if t.is_active()}
-            if len(self._transports) >= self.config.max_connections:
+            with self._lock:
+                self._transports = {t for t in self._transports if t.is_active()}
+                connected = len(self._transports)
+            if connected >= self.config.max_connections:
                 log.warning("SFTP connection refused: too many connections", peer=f"{peer[0]}:{peer[1]}",
                             max_connections=self.config.max_connections)
                 sock.close()
@@ -201,7 +204,11 @@ class HostedSftpServer(Inbound):
     def _serve(self, sock: socket.socket, peer: tuple) -> None:
         sock.settimeout(None)
         transport = paramiko.Transport(sock)
-        self._transports.add(transport)
+        with self._lock:
+            if self._stopping:
+                transport.close()
+                return
+            self._transports.add(transport)
         auth = _Auth(self, transport, f"{peer[0]}:{peer[1]}")
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", _SftpServer, _Session)

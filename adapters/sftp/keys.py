@@ -169,7 +169,7 @@ _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 # what paramiko's client may negotiate for a pinned key of each type
 _HOST_KEY_ALGORITHMS = {
     "ssh-ed25519": ("ssh-ed25519",),
-    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),  # RSA keys, signed with SHA-2 (paramiko has no SHA-1)
     "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
     "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
     "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),

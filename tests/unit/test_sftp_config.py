@@ -104,6 +104,24 @@ def test_a_host_key_is_pinned_by_known_hosts_line_or_fingerprint():
             HostKeyPin.parse(bad)
 
 
+@pytest.mark.parametrize("kind", ["ed25519", "rsa", "ecdsa"])
+def test_a_pinned_key_of_each_type_restricts_what_the_client_negotiates(tmp_path, kind):
+    import socket
+    import subprocess
+
+    import paramiko
+
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(tmp_path / "k")], check=True)
+    line = (tmp_path / "k.pub").read_text()
+    pin = HostKeyPin.parse(f"[h]:22 {line}")
+    assert pin.fingerprint == paramiko.PKey.from_path(tmp_path / "k").fingerprint
+    with socket.socket() as sock:
+        transport = paramiko.Transport(sock)
+        transport.get_security_options().key_types = pin.algorithms  # every one is known to paramiko
+        assert transport.get_security_options().key_types == pin.algorithms
+        transport.close()
+
+
 def test_remote_server_settings_need_a_pin_and_a_way_to_log_in():
     assert PollConfig(**remote()).host_key == [FINGERPRINT]  # one pin or a list
     with pytest.raises(ValidationError, match="host_key"):
