@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from adapters.sftp.keys import HostKeyPin, parse_password_hash, parse_public_key
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -89,7 +89,7 @@ class HostedAccount(_Strict):
     @field_validator("username")
     @classmethod
     def _username(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
+        if value is not None and not USERNAME.match(value):
             raise ValueError("a user name is 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'")
         return value
 

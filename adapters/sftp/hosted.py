@@ -65,7 +65,7 @@ from paramiko.sftp_server import SFTPServer
 from paramiko.sftp_si import SFTPServerInterface
 
 from adapters.base import Deliver, Inbound
-from adapters.sftp.config import HostedAccount, SftpServerConfig
+from adapters.sftp.config import USERNAME, HostedAccount, SftpServerConfig
 from adapters.sftp.keys import DUMMY_HASH, load_or_create_host_key, parse_public_key, verify_password
 from gateway.errors import ConfigError, TerminalError, TransientError
 from gateway.pipeline import Document
@@ -88,7 +88,11 @@ class Account:
 
     @classmethod
     def of(cls, partner_id: str, account: HostedAccount) -> Account:
-        return cls(partner_id=partner_id, username=account.username or partner_id,
+        username = account.username or partner_id
+        if not USERNAME.match(username):
+            raise ConfigError(f"partner {partner_id!r}: {username!r} cannot be an SFTP user name "
+                              f"(letters, digits, '.', '_', '-'); set channels.sftp.account.username")
+        return cls(partner_id=partner_id, username=username,
                    keys=tuple(parse_public_key(line).asbytes() for line in account.authorized_keys),
                    password_hashes=tuple(account.password_hashes))
 
@@ -156,7 +160,6 @@ class HostedSftpServer(Inbound):
         """Refuse new uploads, wait (up to ``stop_timeout``) for those being taken in, then disconnect all."""
         with self._lock:
             self._stopping = True
-            self._lock.wait_for(lambda: self._in_flight == 0, timeout=self.config.stop_timeout)
         if self._listener is not None:
             try:
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread at once
@@ -167,6 +170,7 @@ class HostedSftpServer(Inbound):
             self._thread.join()
             self._thread = None
         with self._lock:
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=self.config.stop_timeout)
             transports, self._transports = self._transports, set()
         for transport in transports:
             transport.close()

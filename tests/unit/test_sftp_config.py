@@ -201,3 +201,17 @@ def test_outbound_file_names():
     for bad in ("../x", "a/b", ".hidden", "", "x" * 256):
         with pytest.raises(TerminalError):
             file_name(b"x", {"filename": bad})
+
+
+def test_hosted_accounts_need_usable_distinct_user_names():
+    from adapters.sftp.hosted import Account, HostedSftpServer
+    from gateway.errors import ConfigError
+
+    keys_only = HostedAccount(authorized_keys=[KEY_LINE])
+    with pytest.raises(ConfigError, match="cannot be an SFTP user name"):
+        Account.of("../evil", keys_only)
+    assert Account.of("acme", keys_only).username == "acme"
+    assert Account.of("acme", HostedAccount(authorized_keys=[KEY_LINE], username="acme-edi")).username == "acme-edi"
+    with pytest.raises(ConfigError, match="used by partners 'a' and 'b'"):
+        HostedSftpServer(SftpServerConfig(), [Account.of("a", keys_only.model_copy(update={"username": "x"})),
+                                              Account.of("b", keys_only.model_copy(update={"username": "x"}))])
