@@ -19,18 +19,23 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
 import structlog
 
+from gateway.acks import Acknowledgement
 from gateway.archive import Archive
 from gateway.errors import TransientError
 from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome, Pipeline, Skip, Unit
-from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED, Receipt, StateStore, new_receipt_id
+from gateway.state.base import (
+    DUPLICATE, FAILED, PUBLISHED, RECEIVED, OutboundDocument, Receipt, StateStore, new_receipt_id,
+)
 
 log = structlog.get_logger("gateway.intake")
+_ACKS = uuid.UUID("5b0c3f1e-7d2a-4c53-9a57-0a6c6b1d2e41")  # namespace of acknowledgement ids
 
 
 class Intake:
@@ -47,6 +52,7 @@ class Intake:
         self._worker: threading.Thread | None = None
         self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
+        pipeline.acknowledge = self  # functional acknowledgements: numbered and queued here
 
     # -- taking in ---------------------------------------------------------------
     def take(self, stream: BinaryIO | bytes, *, channel: str, partner_id: str | None = None,
@@ -157,6 +163,25 @@ class Intake:
         else:
             self._paused_until = 0.0  # everything pending went through: the broker is back
         return done
+
+    # -- functional acknowledgements (the pipeline's AckOutbox) -------------------------
+    def control_number(self, partner_id: str, kind: str) -> int:
+        return self.store.next_control_number(partner_id, kind)
+
+    def queue(self, doc: Document, partner, ack: Acknowledgement) -> None:
+        """Keep the acknowledgement's bytes and queue it for the partner's outbound channel.
+
+        Its id is derived from the receipt and what it answers, so processing
+        the same receipt again (recovery, replay) queues nothing twice.
+        """
+        answers = f"{doc.receipt_id or doc.raw_ref}|{ack.kind}|{ack.interchange_ref}|{','.join(ack.group_refs)}"
+        raw_ref, _ = self.archive.put(ack.data)
+        queued = self.store.add_outbound(OutboundDocument(
+            id=uuid.uuid5(_ACKS, answers).hex, partner_id=partner.id, kind=ack.kind, raw_ref=raw_ref,
+            created_at=datetime.now(timezone.utc), control_ref=ack.control_ref, receipt_id=doc.receipt_id,
+            details=ack.to_json()))
+        log.info("acknowledgement queued" if queued else "acknowledgement already queued", kind=ack.kind,
+                 partner=partner.id, status=ack.status, control_ref=ack.control_ref, receipt=doc.receipt_id)
 
     # -- the duplicate stage ----------------------------------------------------------
     def skip_duplicates(self, unit: Unit) -> None:

@@ -13,6 +13,10 @@ order, like structlog's processors. A stage may
 * raise a :class:`~gateway.errors.TerminalError` that carries an Issue — the
   message becomes a dead-letter record naming stage, code, text and position.
 
+With an acknowledgement outbox (the intake sets one), every message is noted
+as it passes and each interchange, once read to its end, is answered with
+the 997/999, TA1 or CONTRL its partner's settings ask for.
+
 Transient errors (the broker is down) are not caught here: the caller retries
 the whole document later, which is safe because event ids are deterministic.
 """
@@ -22,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
+from gateway.acks import Acknowledgement, AckTracker, reject_unreadable, salvage_envelope
 from gateway.errors import EdiSyntaxError, MappingError, TerminalError
 from gateway.events import Encoder, Event, SchemaSet, SchemaValidationError, cloudevents_headers, dead_letter_id
 from gateway.mapping.engine import Mapper
@@ -93,6 +99,7 @@ class Outcome:
     partners: set[str] = field(default_factory=set)  # partners the envelopes named
     # what the status API lists: the first SUMMARY_LIMIT events published (id, type, topic, key)
     summary: list[dict] = field(default_factory=list)
+    acknowledgements: list[dict] = field(default_factory=list)  # what was queued for the partner
 
     SUMMARY_LIMIT = 1000
 
@@ -102,6 +109,14 @@ class Outcome:
 
 
 Stage = Callable[[Unit], None]
+
+
+class AckOutbox(Protocol):
+    """Where built acknowledgements go, and where their control numbers come from."""
+
+    def control_number(self, partner_id: str, kind: str) -> int: ...
+
+    def queue(self, doc: Document, partner: Partner, ack: Acknowledgement) -> None: ...
 
 
 class Pipeline:
@@ -119,6 +134,9 @@ class Pipeline:
         self.mapper = mapper or Mapper()
         self.dead_letter_topic = dead_letter_topic
         self.batch_size = batch_size
+        # Functional acknowledgements: set by the intake, which owns the state store and the
+        # outbound queue; without them (edigw map, benchmarks) no acknowledgement is built.
+        self.acknowledge: AckOutbox | None = None
         self.stages: list[Stage] = stages if stages is not None else [
             reject_syntax_errors,
             self.identify_partner,
@@ -188,7 +206,7 @@ class Pipeline:
                 return partner.encoding
         return None
 
-    def units(self, doc: Document, outcome: Outcome) -> Iterator[Unit]:
+    def units(self, doc: Document, outcome: Outcome, tracker: AckTracker | None = None) -> Iterator[Unit]:
         """Read the document; yield each message as a Unit, record interchanges."""
         for item in read(doc.source, encoding=self.encoding_for):
             if isinstance(item, Message):
@@ -197,6 +215,44 @@ class Pipeline:
             else:
                 outcome.interchanges.append(item)
                 self._interchange_issues(doc, item, outcome)
+                if tracker is not None:
+                    self._acknowledge(doc, item, tracker, outcome)
+
+    def _acknowledge(self, doc: Document, ic: Interchange, tracker: AckTracker, outcome: Outcome) -> None:
+        """Build the interchange's acknowledgements for its partner and queue them."""
+        last_ic, partner = self._last_partner
+        if last_ic is not ic:
+            found = self.partners.matching(ic)
+            partner = found[0] if len(found) == 1 else None
+        if partner is None or (doc.partner_id is not None and partner.id != doc.partner_id):
+            tracker.discard(ic)  # nobody (or not the sender) to answer
+            return
+        for ack in tracker.acknowledge(ic, settings=partner.spec.acknowledgements,
+                                       numbers=lambda kind: self.acknowledge.control_number(partner.id, kind)):
+            self.acknowledge.queue(doc, partner, ack)
+            outcome.acknowledgements.append(ack.to_json())
+
+    def _acknowledge_unreadable(self, doc: Document, error: EdiSyntaxError, outcome: Outcome) -> None:
+        """A TA1 for an X12 interchange the reader refused, when its ISA names a partner."""
+        source = doc.source
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:4096])
+        elif hasattr(source, "seek"):
+            source.seek(0)
+            head = source.read(4096)
+        else:
+            return
+        envelope = salvage_envelope(head)
+        if envelope is None:
+            return
+        found = self.partners.matching(envelope)
+        if len(found) != 1 or (doc.partner_id is not None and found[0].id != doc.partner_id):
+            return
+        partner = found[0]
+        for ack in reject_unreadable(envelope, error, settings=partner.spec.acknowledgements,
+                                     numbers=lambda kind: self.acknowledge.control_number(partner.id, kind)):
+            self.acknowledge.queue(doc, partner, ack)
+            outcome.acknowledgements.append(ack.to_json())
 
     def process(self, doc: Document, *, keep: bool = True) -> Outcome:
         """Run ``doc`` through every stage and publish its events and dead letters.
@@ -207,8 +263,9 @@ class Pipeline:
         """
         outcome = Outcome()
         batch: list[Event] = []
+        tracker = AckTracker() if self.acknowledge is not None else None
         try:
-            for unit in self.units(doc, outcome):
+            for unit in self.units(doc, outcome, tracker):
                 try:
                     for stage in self.stages:
                         stage(unit)
@@ -216,18 +273,26 @@ class Pipeline:
                     outcome.skipped.append((unit.message.ref, skip.reason))
                     if unit.partner is not None:
                         outcome.partners.add(unit.partner.id)
+                    if tracker is not None:
+                        tracker.note(unit.message)
                     continue
                 except Rejected as rejected:
                     outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit))
+                    if tracker is not None:  # a message no route takes is rejected in the 997 / CONTRL too
+                        tracker.note(unit.message, *((rejected.issue,) if rejected.stage == "mapping" else ()))
                     continue
                 if unit.partner is not None:
                     outcome.partners.add(unit.partner.id)
+                if tracker is not None:
+                    tracker.note(unit.message)
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
                     self._publish(batch, outcome, keep)
                     batch = []
         except EdiSyntaxError as exc:
             outcome.dead_letters.append(self.dead_letter(doc, "syntax", exc.issue, None))
+            if self.acknowledge is not None:
+                self._acknowledge_unreadable(doc, exc, outcome)
         self._publish(batch, outcome, keep)
         if outcome.dead_letters:
             outcome.deliveries.extend(self.sink.publish(outcome.dead_letters))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.as2.config import As2Partner
 from adapters.http.config import HttpPartner
+from gateway.acks.settings import AckSettings
 
 
 class Strict(BaseModel):
@@ -124,6 +125,7 @@ class PartnerFile(Strict):
     namespaces: dict[str, str] = {}  # XPath prefixes (UBL's cbc/cac are predefined)
     code_lists: dict[str, dict[str, str]] = {}
     channels: Channels = Channels()
+    acknowledgements: AckSettings = AckSettings()  # 997/999, TA1, CONTRL: what this partner is answered
     inbound: list[InboundRoute] = []
 
     @field_validator("encoding")

@@ -107,7 +107,8 @@ class StateStore(abc.ABC):
 
     # -- outbound documents (acknowledgements queued for the partner's channel) -------
     @abc.abstractmethod
-    def add_outbound(self, document: OutboundDocument) -> None: ...
+    def add_outbound(self, document: OutboundDocument) -> bool:
+        """Queue ``document``; False (and nothing changed) when its id is already there."""
 
     @abc.abstractmethod
     def update_outbound(self, document: OutboundDocument) -> None: ...

@@ -63,9 +63,9 @@ class MemoryStore(StateStore):
             self._numbers[(partner_id, kind)] = number
             return number
 
-    def add_outbound(self, document: OutboundDocument) -> None:
+    def add_outbound(self, document: OutboundDocument) -> bool:
         with self._lock:
-            self._outbound[document.id] = document
+            return self._outbound.setdefault(document.id, document) is document
 
     def update_outbound(self, document: OutboundDocument) -> None:
         with self._lock:

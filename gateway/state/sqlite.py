@@ -240,12 +240,12 @@ class SqliteStore(StateStore):
         return number
 
     # -- outbound documents --------------------------------------------------------
-    def add_outbound(self, document: OutboundDocument) -> None:
+    def add_outbound(self, document: OutboundDocument) -> bool:
         with self._write() as db:
-            db.execute(f"INSERT INTO outbound ({_OUTBOUND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            return 1 == db.execute(f"INSERT OR IGNORE INTO outbound ({_OUTBOUND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (document.id, document.partner_id, document.kind, document.raw_ref,
                         _text(document.created_at), document.control_ref, document.receipt_id, document.status,
-                        _text(document.updated_at), _json(document.details)))
+                        _text(document.updated_at), _json(document.details))).rowcount
 
     def update_outbound(self, document: OutboundDocument) -> None:
         with self._write() as db:

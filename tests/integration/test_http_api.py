@@ -251,3 +251,53 @@ def test_readyz_says_when_the_broker_cannot_be_reached(tmp_path):
     finally:
         server.stop()
         sink.close()
+
+
+def x12_order(n: int) -> bytes:
+    """The 850 sample with interchange and group control number ``n`` (so it is no duplicate)."""
+    body = (SAMPLES / "x12/850_4010.x12").read_bytes()
+    return (body.replace(b"*000000905*", b"*%09d*" % n).replace(b"*905*X*", b"*%d*X*" % n)
+            .replace(b"GE*1*905~", b"GE*1*%d~" % n).replace(b"IEA*1*000000905~", b"IEA*1*%09d~" % n))
+
+
+def test_x12_documents_are_answered_with_a_997_visible_in_the_status_api(gateway):
+    body = x12_order(9905)
+    receipt = post(gateway, body, key=ACME, content_type="application/EDI-X12").json()["id"]
+    status = settled(gateway, receipt, key=ACME)
+    [ack] = status["acknowledgements"]
+    assert ack["kind"] == "997" and ack["status"] == "queued" and ack["details"]["status"] == "accepted"
+    raw = gateway.get(f"/v1/documents/{receipt}/acknowledgements/{ack['id']}", headers={"X-API-Key": ACME})
+    assert raw.status_code == 200 and raw.headers["content-type"] == "application/EDI-X12"
+    from gateway.syntax import parse
+
+    [interchange] = parse(raw.content)
+    assert interchange.ok and interchange.control_ref == ack["control_ref"]
+    assert interchange.recipient == "ACMERETAIL"  # sender and recipient swapped
+    [message] = interchange.messages
+    assert message.type == "997"
+    assert [s.to_json() for s in message.segments if s.tag in ("AK1", "AK5", "AK9")][0][:2] == ["AK1", "PO"]
+
+
+def test_a_set_with_a_wrong_count_is_rejected_in_the_997(gateway):
+    bad = x12_order(8905).replace(b"SE*13*0001~", b"SE*18*0001~")
+    assert bad != x12_order(8905)
+    receipt = post(gateway, bad, key=ACME, content_type="application/EDI-X12").json()["id"]
+    status = settled(gateway, receipt, key=ACME)
+    assert status["status"] == "failed"
+    [ack] = status["acknowledgements"]
+    assert ack["kind"] == "997" and ack["details"]["status"] == "rejected"
+    raw = gateway.get(f"/v1/documents/{receipt}/acknowledgements/{ack['id']}", headers={"X-API-Key": ACME}).content
+    assert b"AK5*R*4" in raw  # 4: number of included segments does not match actual count
+
+
+def test_an_edifact_interchange_asking_for_an_acknowledgement_gets_a_contrl(gateway):
+    body = edifact_order("PO-CONTRL", "IC-CONTRL").replace(b"+IC-CONTRL++ORDERS'", b"+IC-CONTRL++ORDERS++1'")
+    assert b"UNB+UNOC:3+5412345000013:14+4012345000009:14+261120:0930+IC-CONTRL++ORDERS++1'" in body  # 0031 = 1
+    receipt = post(gateway, body).json()["id"]  # an admin key: brasserie's rate is used up by now
+    status = settled(gateway, receipt, key=ADMIN_KEY)
+    assert status["status"] == "published"
+    [ack] = status["acknowledgements"]
+    assert ack["kind"] == "CONTRL" and ack["details"]["status"] == "accepted"
+    raw = gateway.get(f"/v1/documents/{receipt}/acknowledgements/{ack['id']}", headers={"X-API-Key": ADMIN_KEY})
+    assert raw.headers["content-type"] == "application/EDIFACT"
+    assert b"UCI+IC-CONTRL+" in raw.content and b"+7'" in raw.content  # 7: this level and all lower accepted
