@@ -204,11 +204,13 @@ class HostKeyPin:
 
 # -- the hosted server's own key ------------------------------------------------------------
 
-def load_or_create_host_key(path: Path, key_type: str = "ed25519") -> tuple[paramiko.PKey, bool]:
-    """The server's host key from ``path``, generated there first if missing; ``(key, created)``.
+def load_or_create_key(path: Path, key_type: str = "ed25519") -> tuple[paramiko.PKey, bool]:
+    """The private key in ``path``, generated there first if missing; ``(key, created)``.
 
-    Created atomically (a temporary file linked into place), mode 0600, with
-    ``path.pub`` beside it: two servers starting at once end up with the same key.
+    Created atomically (a temporary file linked into place), mode 0600, in
+    OpenSSH format (``ssh -i`` reads it), with ``path.pub`` beside it: two
+    servers starting at once end up with the same key. Used for the hosted
+    server's host key, and for a demo partner's client key.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,11 +241,14 @@ def load_or_create_host_key(path: Path, key_type: str = "ed25519") -> tuple[para
     try:
         key = paramiko.PKey.from_path(path)
     except (OSError, paramiko.SSHException) as exc:
-        raise ValueError(f"cannot read the SFTP host key {path}: {exc}") from None
+        raise ValueError(f"cannot read the SSH key {path}: {exc}") from None
     pub = path.with_name(path.name + ".pub")
     if not pub.exists():
         pub.write_text(public_line(key, "edigw") + "\n")
     return key, created
+
+
+load_or_create_host_key = load_or_create_key
 
 
 # -- private keys for logging in to partners' servers -------------------------------------------

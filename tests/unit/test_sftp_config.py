@@ -215,3 +215,14 @@ def test_hosted_accounts_need_usable_distinct_user_names():
     with pytest.raises(ConfigError, match="used by partners 'a' and 'b'"):
         HostedSftpServer(SftpServerConfig(), [Account.of("a", keys_only.model_copy(update={"username": "x"})),
                                               Account.of("b", keys_only.model_copy(update={"username": "x"}))])
+
+
+def test_a_generated_key_is_readable_by_openssh(tmp_path):
+    import subprocess
+
+    from adapters.sftp.keys import load_or_create_key, public_line
+
+    key, _ = load_or_create_key(tmp_path / "demo_key")
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(tmp_path / "demo_key")], capture_output=True, text=True,
+                             check=True).stdout.split()[:2]
+    assert derived == public_line(key).split()
