@@ -233,7 +233,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from gateway.bootstrap import build
     from gateway.errors import TransientError
     from gateway.intake import Intake
-    from gateway.state.sqlite import SqliteStore
+    from gateway.config import is_url
+    from gateway.state import open_store
 
     if not (args.receipts or args.status or args.partner or args.since):
         raise CliError("say what to replay: receipt ids, or --status, --partner and/or --since")
@@ -246,16 +247,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                            "2026-11-01T08:00:00+01:00)") from None
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
     config = _config(args)
-    if not config.state.exists():
+    if not is_url(config.state) and not Path(config.state).exists():
         raise CliError(f"no state store at {config.state}: nothing was taken in there")
-    store = SqliteStore(config.state)
+    store = open_store(config.state)
     try:
         if args.receipts:
             chosen = []
             for receipt_id in args.receipts:
                 receipt = store.get_receipt(receipt_id)
                 if receipt is None:
-                    raise CliError(f"no receipt {receipt_id} in {config.state}")
+                    raise CliError(f"no receipt {receipt_id} in {getattr(store, 'location', config.state)}")
                 chosen.append(receipt)
         else:
             chosen = store.find_receipts(partner_id=args.partner, status=args.status, since=since, limit=args.limit)

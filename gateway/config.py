@@ -51,17 +51,23 @@ class GatewayConfig(_Strict):
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
-    state: Path = Path("var/state.db")  # receipts, duplicates, control numbers (SQLite)
+    # receipts, duplicates, control numbers: a SQLite file, or a postgresql:// URL that several
+    # gateway instances share (keep its password in PGPASSWORD or ~/.pgpass)
+    state: str = "var/state.db"
     archive: Path = Path("var/archive")  # every raw document taken in, by content hash
     duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
     max_document_bytes: int = 200 * 1024 * 1024
     retry_seconds: float = 10  # how often pending receipts are tried again
 
 
+def is_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
 def load_config(path: str | Path | None = None) -> GatewayConfig:
     """The configuration from ``path`` (or ``$EDIGW_CONFIG``), else the defaults.
 
-    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS``, ``$EDIGW_SCHEMA_REGISTRY``,
+    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS``, ``$EDIGW_SCHEMA_REGISTRY``, ``$EDIGW_STATE``,
     ``$EDIGW_HTTP_HOST`` and ``$EDIGW_HTTP_PORT`` override the file, as container
     deployments expect.
     """
@@ -75,7 +81,8 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         base = Path(path).parent
         config.mappings = base / config.mappings if not config.mappings.is_absolute() else config.mappings
         config.schemas = base / config.schemas if not config.schemas.is_absolute() else config.schemas
-        config.state = base / config.state if not config.state.is_absolute() else config.state
+        if not is_url(config.state) and not Path(config.state).is_absolute():
+            config.state = str(base / config.state)
         config.archive = base / config.archive if not config.archive.is_absolute() else config.archive
     else:
         config = GatewayConfig()
@@ -83,6 +90,8 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         config.kafka.bootstrap_servers = os.environ["EDIGW_KAFKA_BOOTSTRAP_SERVERS"]
     if os.environ.get("EDIGW_SCHEMA_REGISTRY"):
         config.kafka.schema_registry = os.environ["EDIGW_SCHEMA_REGISTRY"]
+    if os.environ.get("EDIGW_STATE"):
+        config.state = os.environ["EDIGW_STATE"]
     if os.environ.get("EDIGW_HTTP_HOST"):  # a container listens on every interface: 0.0.0.0
         config.http.host = os.environ["EDIGW_HTTP_HOST"]
     if os.environ.get("EDIGW_HTTP_PORT"):

@@ -28,7 +28,7 @@ from gateway.errors import TransientError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome
-from gateway.state.sqlite import SqliteStore
+from gateway.state import open_store
 
 log = structlog.get_logger("gateway")
 
@@ -57,7 +57,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
     try:
         parts = build(config, bootstrap_servers=servers)
         closing.insert(0, parts.close)
-        store = SqliteStore(config.state)
+        store = open_store(config.state)
         closing.insert(0, store.close)
         metrics = Metrics()
         intake = Intake(Archive(config.archive), store, parts.pipeline,
