@@ -13,6 +13,8 @@ start-up: unknown keys and wrong types are errors naming file, line and key.
     http:
       port: 8080                                       # the API: POST /v1/documents, /docs, /metrics
       admin_keys: [sha256:...]                         # hashes of keys that see every partner
+    sftp:
+      port: 2222                                       # the hosted SFTP server (partner accounts)
     mappings: mappings
     schemas: schemas
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapters.http.config import HttpServer
+from adapters.sftp.config import SftpServerConfig
 from gateway.errors import ConfigError
 from gateway.yamlconf import load, pydantic_errors
 
@@ -48,6 +51,7 @@ class KafkaConfig(_Strict):
 class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     http: HttpServer = HttpServer()
+    sftp: SftpServerConfig = SftpServerConfig()
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
@@ -84,6 +88,10 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         if not is_url(config.state) and not Path(config.state).is_absolute():
             config.state = str(base / config.state)
         config.archive = base / config.archive if not config.archive.is_absolute() else config.archive
+        for key in ("homes", "host_key"):
+            value = getattr(config.sftp, key)
+            if not value.is_absolute():
+                setattr(config.sftp, key, base / value)
     else:
         config = GatewayConfig()
     if os.environ.get("EDIGW_KAFKA_BOOTSTRAP_SERVERS"):

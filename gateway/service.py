@@ -28,6 +28,7 @@ from gateway.errors import TransientError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome
+from gateway.state.base import RECEIVED, Receipt
 from gateway.state import open_store
 
 log = structlog.get_logger("gateway")
@@ -80,6 +81,22 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
                 log.warning("document taken in, publishing deferred", receipt=receipt.id, error=str(exc))
                 return Outcome()
 
+        def take_in(doc: Document) -> Receipt:
+            # SFTP: the partner's close (or the poller's move) is answered once this returns:
+            # archived and receipted; the pipeline follows on the intake's worker
+            try:
+                receipt = intake.take(doc.source, channel=doc.transport, partner_id=doc.partner_id,
+                                      idempotency_key=doc.idempotency_key)
+            except OSError as exc:
+                raise TransientError(f"cannot take the document in: {exc}") from None
+            if receipt.status == RECEIVED:
+                intake.submit(receipt)
+            return receipt
+
+        for inbound in sftp_inbound(config, partners, demo=demo_key_file is not None):
+            inbound.start(take_in)
+            closing.insert(0, inbound.stop)
+
         folder = FolderInbound(FolderConfig(path=inbox))
         folder.start(deliver)
         closing.insert(0, folder.stop)
@@ -105,6 +122,29 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         for close in closing:
             close()
     return 0
+
+
+def sftp_inbound(config: GatewayConfig, partners, *, demo: bool = False) -> list:
+    """The hosted SFTP server (when any partner has an account, or in demo mode) and a poller per
+    partner whose server the gateway collects from."""
+    from adapters.sftp.hosted import Account, HostedSftpServer
+    from adapters.sftp.keys import load_or_create_key
+    from adapters.sftp.poll import SftpPoller
+
+    channels = [(p.id, p.spec.channels.sftp) for p in partners.all if p.spec.channels.sftp is not None]
+    accounts = [Account.of(pid, s.account) for pid, s in channels if s.account is not None]
+    if demo and config.sftp.enabled:
+        key_file = config.sftp.host_key.parent / "demo_key"
+        key, _ = load_or_create_key(key_file)
+        # documents put by the demo account are attributed to the partner their envelope names
+        accounts.append(Account(partner_id=None, username="demo", keys=(key.asbytes(),)))
+        log.warning("DEMO MODE: SFTP account 'demo' with the client key in a file", file=str(key_file),
+                    port=config.sftp.port)
+    found: list = []
+    if config.sftp.enabled and accounts:
+        found.append(HostedSftpServer(config.sftp, accounts))
+    found += [SftpPoller(s.poll, partner_id=pid) for pid, s in channels if s.poll is not None]
+    return found
 
 
 def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None) -> KeyRing:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.as2.config import As2Partner
 from adapters.http.config import HttpPartner
+from adapters.sftp.config import SftpPartner
 from gateway.acks.settings import AckSettings
 
 
@@ -114,6 +115,7 @@ class Channels(Strict):
 
     http: HttpPartner | None = None
     as2: As2Partner | None = None
+    sftp: SftpPartner | None = None
 
 
 class PartnerFile(Strict):

@@ -136,3 +136,54 @@ def test_edigw_run_with_its_embedded_broker_takes_a_dropped_file(tmp_path):
     assert proc.returncode == 0, log
     assert "IN MEMORY ONLY" in log
     assert "Traceback" not in log
+
+
+def test_make_run_demo_takes_documents_over_http_and_sftp(tmp_path):
+    """`make run`: the demo key file opens the HTTP API and the demo SFTP account; both produce events."""
+    import httpx
+
+    from gateway.embedded import free_port
+
+    kafka, http, sftp = free_port(), free_port(), free_port()
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(f"kafka:\n  embedded_port: {kafka}\nhttp:\n  port: {http}\nsftp:\n  port: {sftp}\n"
+                   f"mappings: {ROOT / 'mappings'}\nschemas: {ROOT / 'schemas'}\n")
+    key_file = tmp_path / "var" / "demo-api-key"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDIGW_")}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(cfg), "--inbox",
+                             str(tmp_path / "inbox"), "--demo-key-file", str(key_file)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        key = key_file.read_text().strip()
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        posted = httpx.post(f"http://127.0.0.1:{http}/v1/documents", timeout=30,
+                            content=(ROOT / "samples/x12/850_4010.x12").read_bytes(),
+                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/EDI-X12"})
+        assert posted.status_code == 202, posted.text
+        batch = tmp_path / "put.txt"
+        batch.write_text(f"put {ROOT / 'samples/edifact/invoic_d96a.edi'} inbox/\n")
+        put = subprocess.run(["sftp", "-b", str(batch), "-P", str(sftp), "-i", str(tmp_path / "var/sftp/demo_key"),
+                              "-o", "StrictHostKeyChecking=accept-new", "-o",
+                              f"UserKnownHostsFile={tmp_path / 'known_hosts'}", "-o", "BatchMode=yes",
+                              "demo@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        assert put.returncode == 0, put.stderr
+        orders = consume(f"127.0.0.1:{kafka}", "edigw.order-created", 1, timeout=30)
+        invoices = consume(f"127.0.0.1:{kafka}", "edigw.invoice-issued", 1, timeout=30)
+        assert [m.key() for m in orders] == [b"PO-88231"] and len(invoices) == 1
+        status = httpx.get(f"http://127.0.0.1:{http}{posted.json()['status_url']}", timeout=10,
+                           headers={"Authorization": f"Bearer {key}"}).json()
+        assert status["status"] == "published" and status["acknowledgements"][0]["kind"] == "997"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert key not in err.decode() + out.decode()  # the key is in its file, never in the log
