@@ -41,8 +41,8 @@ class Receipt:
         return replace(self, status=status, updated_at=datetime.now(timezone.utc), **changes)
 
 
-# Outbound document states.
-QUEUED, SENT, DELIVERY_FAILED = "queued", "sent", "failed"
+# Outbound document states: queued -> sent (-> acknowledged | overdue) or failed.
+QUEUED, SENT, DELIVERY_FAILED, CONFIRMED, OVERDUE = "queued", "sent", "failed", "confirmed", "overdue"
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class OutboundDocument:
     status: str = QUEUED
     updated_at: datetime | None = None
     details: dict = field(default_factory=dict, compare=False)  # what it answers, accepted/rejected, ...
+    external_ref: str | None = None  # the channel's id for it (an AS2 Message-ID), to match what comes back
 
     def with_status(self, status: str, **changes) -> OutboundDocument:
         return replace(self, status=status, updated_at=datetime.now(timezone.utc), **changes)
@@ -115,7 +116,8 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def find_outbound(self, *, receipt_id: str | None = None, partner_id: str | None = None,
-                      status: str | None = None, limit: int = 100) -> list[OutboundDocument]:
+                      status: str | None = None, external_ref: str | None = None,
+                      limit: int = 100) -> list[OutboundDocument]:
         """Outbound documents matching every given criterion, oldest first."""
 
     def ping(self) -> None:

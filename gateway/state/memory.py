@@ -73,8 +73,10 @@ class MemoryStore(StateStore):
                 raise KeyError(document.id)
             self._outbound[document.id] = document
 
-    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, limit=100) -> list[OutboundDocument]:
+    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, external_ref=None,
+                      limit=100) -> list[OutboundDocument]:
         found = [d for d in self._outbound.values()
                  if (receipt_id is None or d.receipt_id == receipt_id)
+                 and (external_ref is None or d.external_ref == external_ref)
                  and (partner_id is None or d.partner_id == partner_id) and (status is None or d.status == status)]
         return sorted(found, key=lambda d: (d.created_at, d.id))[:limit]

@@ -112,7 +112,10 @@ SCHEMA: tuple[tuple[str, str], ...] = (
         receipt_id text,
         status text NOT NULL,
         updated_at timestamptz,
-        details jsonb NOT NULL DEFAULT '{}')"""),
+        details jsonb NOT NULL DEFAULT '{}',
+        external_ref text)"""),
+    ("outbound_external", "CREATE INDEX IF NOT EXISTS outbound_external ON outbound (external_ref) "
+                          "WHERE external_ref IS NOT NULL"),
     ("outbound_receipt", "CREATE INDEX IF NOT EXISTS outbound_receipt ON outbound (receipt_id)"),
     ("outbound_status", "CREATE INDEX IF NOT EXISTS outbound_status ON outbound (partner_id, status, created_at)"),
     ("outbound_created", "CREATE INDEX IF NOT EXISTS outbound_created ON outbound (created_at)"),
@@ -126,7 +129,8 @@ SCHEMA_LOCK = 0x6564_6967_7701  # pg_advisory_xact_lock key for creating the sch
 
 _RECEIPT = ("id, channel, raw_ref, size, received_at, partner_id, status, idempotency_key, interchange_ref, "
             "events, error, updated_at, refs, details")
-_OUTBOUND = "id, partner_id, kind, raw_ref, created_at, control_ref, receipt_id, status, updated_at, details"
+_OUTBOUND = ("id, partner_id, kind, raw_ref, created_at, control_ref, receipt_id, status, updated_at, details, "
+             "external_ref")
 # The references of a receipt: the union of those stored and those given, sorted by code point.
 _MERGED_REFS = ('ARRAY(SELECT DISTINCT r COLLATE "C" FROM unnest(receipts.refs || %(refs)s::text[]) AS u(r) '
                 'ORDER BY 1)')
@@ -431,22 +435,26 @@ class PostgresStore(StateStore):
         d = document
         with self._conn() as conn:
             return 1 == conn.execute(
-                f"INSERT INTO outbound ({_OUTBOUND}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"INSERT INTO outbound ({_OUTBOUND}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING",
                 (d.id, d.partner_id, d.kind, d.raw_ref, _utc(d.created_at), d.control_ref, d.receipt_id,
-                 d.status, _utc(d.updated_at), Jsonb(d.details or {}))).rowcount
+                 d.status, _utc(d.updated_at), Jsonb(d.details or {}), d.external_ref)).rowcount
 
     def update_outbound(self, document: OutboundDocument) -> None:
         d = document
         with self._conn() as conn:
-            changed = conn.execute("UPDATE outbound SET status = %s, updated_at = %s, details = %s WHERE id = %s",
-                                   (d.status, _utc(d.updated_at), Jsonb(d.details or {}), d.id)).rowcount
+            changed = conn.execute("UPDATE outbound SET status = %s, updated_at = %s, details = %s, "
+                                   "external_ref = %s WHERE id = %s",
+                                   (d.status, _utc(d.updated_at), Jsonb(d.details or {}), d.external_ref,
+                                    d.id)).rowcount
         if not changed:
             raise KeyError(d.id)
 
-    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, limit=100) -> list[OutboundDocument]:
+    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, external_ref=None,
+                      limit=100) -> list[OutboundDocument]:
         where, args = [], []
-        for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status)):
+        for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status),
+                              ("external_ref", external_ref)):
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(value)
@@ -458,7 +466,7 @@ class PostgresStore(StateStore):
             rows = conn.execute(sql, (*args, limit)).fetchall()
         return [OutboundDocument(id=r[0], partner_id=r[1], kind=r[2], raw_ref=r[3], created_at=_utc(r[4]),
                                  control_ref=r[5], receipt_id=r[6], status=r[7], updated_at=_utc(r[8]),
-                                 details=r[9] or {}) for r in rows]
+                                 details=r[9] or {}, external_ref=r[10]) for r in rows]
 
     def ping(self) -> None:
         with self._conn() as conn:

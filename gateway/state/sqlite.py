@@ -65,10 +65,12 @@ CREATE TABLE IF NOT EXISTS outbound (
     receipt_id TEXT,
     status TEXT NOT NULL,
     updated_at TEXT,
-    details TEXT
+    details TEXT,
+    external_ref TEXT
 );
 CREATE INDEX IF NOT EXISTS outbound_receipt ON outbound (receipt_id);
 CREATE INDEX IF NOT EXISTS outbound_status ON outbound (partner_id, status, created_at);
+CREATE INDEX IF NOT EXISTS outbound_external ON outbound (external_ref) WHERE external_ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS control_numbers (
     partner_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -79,7 +81,8 @@ CREATE TABLE IF NOT EXISTS control_numbers (
 
 _COLUMNS = ("id, channel, raw_ref, size, received_at, partner_id, status, idempotency_key, interchange_ref, "
             "events, error, updated_at, details")
-_OUTBOUND = "id, partner_id, kind, raw_ref, created_at, control_ref, receipt_id, status, updated_at, details"
+_OUTBOUND = ("id, partner_id, kind, raw_ref, created_at, control_ref, receipt_id, status, updated_at, details, "
+             "external_ref")
 
 
 def _text(value: datetime | None) -> str | None:
@@ -124,6 +127,9 @@ class SqliteStore(StateStore):
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
                     if "details" not in columns:  # a file written before receipts had details
                         self._db.execute("ALTER TABLE receipts ADD COLUMN details TEXT")
+                    columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbound)")}
+                    if "external_ref" not in columns:
+                        self._db.execute("ALTER TABLE outbound ADD COLUMN external_ref TEXT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
@@ -242,22 +248,26 @@ class SqliteStore(StateStore):
     # -- outbound documents --------------------------------------------------------
     def add_outbound(self, document: OutboundDocument) -> bool:
         with self._write() as db:
-            return 1 == db.execute(f"INSERT OR IGNORE INTO outbound ({_OUTBOUND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (document.id, document.partner_id, document.kind, document.raw_ref,
-                        _text(document.created_at), document.control_ref, document.receipt_id, document.status,
-                        _text(document.updated_at), _json(document.details))).rowcount
+            return 1 == db.execute(
+                f"INSERT OR IGNORE INTO outbound ({_OUTBOUND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (document.id, document.partner_id, document.kind, document.raw_ref, _text(document.created_at),
+                 document.control_ref, document.receipt_id, document.status, _text(document.updated_at),
+                 _json(document.details), document.external_ref)).rowcount
 
     def update_outbound(self, document: OutboundDocument) -> None:
         with self._write() as db:
-            changed = db.execute("UPDATE outbound SET status = ?, updated_at = ?, details = ? WHERE id = ?",
-                                 (document.status, _text(document.updated_at), _json(document.details),
-                                  document.id)).rowcount
+            changed = db.execute("UPDATE outbound SET status = ?, updated_at = ?, details = ?, external_ref = ? "
+                                 "WHERE id = ?", (document.status, _text(document.updated_at),
+                                                  _json(document.details), document.external_ref,
+                                                  document.id)).rowcount
             if not changed:
                 raise KeyError(document.id)
 
-    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, limit=100) -> list[OutboundDocument]:
+    def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, external_ref=None,
+                      limit=100) -> list[OutboundDocument]:
         where, args = [], []
-        for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status)):
+        for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status),
+                              ("external_ref", external_ref)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -269,7 +279,7 @@ class SqliteStore(StateStore):
             rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [OutboundDocument(id=r[0], partner_id=r[1], kind=r[2], raw_ref=r[3], created_at=_time(r[4]),
                                  control_ref=r[5], receipt_id=r[6], status=r[7], updated_at=_time(r[8]),
-                                 details=json.loads(r[9]) if r[9] else {}) for r in rows]
+                                 details=json.loads(r[9]) if r[9] else {}, external_ref=r[10]) for r in rows]
 
     def ping(self) -> None:
         try:

@@ -250,6 +250,9 @@ def test_outbound_documents_round_trip_oldest_first(store):
     assert [d.id for d in store.find_outbound(status=QUEUED)] == [b.id, c.id]
     got = store.find_outbound(status=SENT)
     assert got == [sent] and got[0].details == {"answers": "r1", "mdn": "ok"}
+    assert store.find_outbound(external_ref="<m1@edigw>") == []
+    store.update_outbound(sent.with_status(SENT, external_ref="<m1@edigw>"))
+    assert [d.id for d in store.find_outbound(external_ref="<m1@edigw>")] == [a.id]
     with pytest.raises(KeyError):
         store.update_outbound(outbound())
 
