@@ -27,6 +27,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import TransientError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
+from gateway.outbox import Dispatcher
 from gateway.pipeline import Document, Outcome
 from gateway.state.base import RECEIVED, Receipt
 from gateway.state import open_store
@@ -97,6 +98,11 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
             inbound.start(take_in)
             closing.insert(0, inbound.stop)
 
+        profiles = load_profiles(partners.all)
+        dispatcher = Dispatcher(store, intake.archive, outbound_channels(config, partners, profiles))
+        dispatcher.start()
+        closing.insert(0, dispatcher.stop)
+
         folder = FolderInbound(FolderConfig(path=inbox))
         folder.start(deliver)
         closing.insert(0, folder.stop)
@@ -105,7 +111,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
             app = create_app(intake=intake, partners=partners, config=config.http,
                              keys=key_ring(config, partners, demo_key_file), metrics=metrics,
                              ready=lambda: _broker_ready(parts.sink))
-            as2 = As2Receiver(intake, load_profiles(partners.all), metrics=metrics)
+            as2 = As2Receiver(intake, profiles, metrics=metrics)
             as2.mount(app, max_bytes=2 * config.http.max_document_bytes)  # base64 and S/MIME add a third
             closing.insert(0, as2.stop)
             api = Server(app, host=config.http.host, port=config.http.port)
@@ -145,6 +151,26 @@ def sftp_inbound(config: GatewayConfig, partners, *, demo: bool = False) -> list
         found.append(HostedSftpServer(config.sftp, accounts))
     found += [SftpPoller(s.poll, partner_id=pid) for pid, s in channels if s.poll is not None]
     return found
+
+
+def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
+    """Each partner's outbound adapter: AS2 when it has an AS2 URL, else SFTP (its server, or its
+    hosted outbox). Partners without one keep their documents queued (and visible)."""
+    from adapters.as2.outbound import As2Sender
+    from adapters.sftp.hosted import account_home
+    from adapters.sftp.outbound import HostedOutbox, SftpSender
+
+    channels: dict = {}
+    for profile in profiles:
+        if profile.config.url:
+            channels[profile.partner] = As2Sender(profile)
+    for partner in partners.all:
+        sftp = partner.spec.channels.sftp
+        if partner.id in channels or sftp is None or sftp.sends_by is None:
+            continue
+        channels[partner.id] = SftpSender(sftp.push) if sftp.sends_by == "push" else HostedOutbox(
+            account_home(config.sftp.homes, sftp.account.username or partner.id))
+    return channels
 
 
 def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None) -> KeyRing:

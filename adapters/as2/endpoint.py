@@ -26,10 +26,13 @@ from fastapi.responses import Response
 
 from adapters.as2.config import As2Profile, load_profile
 from adapters.as2.errors import As2Error, As2Rejected, As2TransportError
+from adapters.as2.mime import Mic
 from adapters.as2.receive import Received, build_mdn, send_async_mdn, unpack
+from adapters.as2.send import read_mdn, verify_mdn
 from gateway.errors import TransientError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
+from gateway.state.base import CONFIRMED, DELIVERY_FAILED
 
 log = structlog.get_logger("adapters.as2")
 
@@ -112,6 +115,32 @@ class As2Receiver:
             waited += wait
             wait = min(wait * 2, 600.0)
 
+    def handle_mdn(self, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+        """An asynchronous MDN for a message the gateway sent: verify it and record the outcome."""
+        try:
+            report = read_mdn(headers, body)
+        except As2Error as exc:
+            return 400, f"not an MDN: {exc}"
+        message_id = report.original_message_id
+        found = self.intake.store.find_outbound(external_ref=message_id, limit=1) if message_id else []
+        if not found:
+            log.warning("MDN for an unknown message", original_message_id=message_id)
+            return 200, "no such message; ignored"
+        doc = found[0]
+        profile = next((p for p in self.by_ids.values() if p.partner == doc.partner_id), None)
+        mic = doc.details.get("mic")
+        result = verify_mdn(headers, body, expected_mic=Mic(mic["digest"], mic["algorithm"]) if mic else None,
+                            profile=profile, message_id=message_id) if profile is not None else None
+        ok = result is not None and result.ok
+        problems = list(result.problems) if result is not None else ["the partner has no AS2 profile any more"]
+        self.intake.store.update_outbound(doc.with_status(
+            CONFIRMED if ok else DELIVERY_FAILED,
+            details={**doc.details, "mdn": "ok" if ok else "failed", "mdn_problems": problems,
+                     "disposition": str(result.disposition) if result and result.disposition else None}))
+        log.info("asynchronous MDN received", partner=doc.partner_id, message_id=message_id, ok=ok,
+                 problems=problems)
+        return 200, "recorded"
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -127,3 +156,11 @@ class As2Receiver:
                                     media_type="text/plain")
             status, headers, answer = await run_in_threadpool(self.handle, dict(request.headers), bytes(body))
             return Response(answer, status_code=status, headers=headers)
+
+        @app.post("/as2/mdn", tags=["as2"], summary="Receive an asynchronous MDN for a message the gateway sent")
+        async def receive_mdn(request: Request) -> Response:
+            body = await request.body()
+            if len(body) > 1 << 20:
+                return Response(b"an MDN is not that large", status_code=413, media_type="text/plain")
+            status, text = await run_in_threadpool(self.handle_mdn, dict(request.headers), body)
+            return Response(text.encode(), status_code=status, media_type="text/plain")

@@ -1,0 +1,156 @@
+"""The outbox: documents the gateway owes its partners, delivered through each partner's channel.
+
+Functional acknowledgements (and, with the outbound direction, rendered
+events) are queued in the state store with their bytes in the archive. The
+dispatcher sends what is due through the partner's outbound adapter
+(``adapters.base.Outbound``) and records the result:
+
+    queued --send--> sent        (nothing more to wait for)
+                     sent        with an MDN pending -> confirmed, failed, or overdue at its deadline
+                     confirmed   (a synchronous MDN said yes)
+           TransientError -> queued again after a backoff, failed after the last attempt
+           TerminalError  -> failed, with the reason
+
+Nothing is sent twice by one dispatcher; several gateway instances sharing a
+store should run one dispatcher between them (or accept that a crash between
+send and record re-sends: control numbers and file names stay the same, so
+the partner's duplicate check catches it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import structlog
+
+from adapters.base import Outbound
+from gateway.archive import Archive
+from gateway.errors import TerminalError, TransientError
+from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument, StateStore
+
+log = structlog.get_logger("gateway.outbox")
+
+
+@dataclass
+class Route:
+    """What an adapter needs to know about one document besides its bytes."""
+
+    partner_id: str
+    kind: str  # 997, CONTRL, ORDRSP, ...
+    filename: str
+    prepared: Callable[[str, dict], None] | None = None  # (external ref, facts) recorded before sending
+
+
+def file_name(doc: OutboundDocument) -> str:
+    suffix = "xml" if doc.kind.isalpha() and doc.kind.lower().endswith("xml") else (
+        "x12" if doc.kind[:1].isdigit() or doc.kind == "TA1" else "edi")
+    return f"{doc.kind}-{doc.control_ref or doc.id}.{suffix}"
+
+
+class Dispatcher:
+    def __init__(self, store: StateStore, archive: Archive, channels: dict[str, Outbound], *,
+                 attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0) -> None:
+        self.store = store
+        self.archive = archive
+        self.channels = channels
+        self.attempts = attempts
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._no_channel: set[str] = set()
+
+    # -- one round ----------------------------------------------------------------
+    def deliver_due(self, now: datetime | None = None) -> int:
+        """Send every queued document whose time has come; how many were sent."""
+        now = now or datetime.now(timezone.utc)
+        sent = 0
+        for doc in self.store.find_outbound(status=QUEUED, limit=1000):
+            due = doc.details.get("next_attempt")
+            if due and datetime.fromisoformat(due) > now:
+                continue
+            channel = self.channels.get(doc.partner_id)
+            if channel is None:
+                if doc.partner_id not in self._no_channel:
+                    self._no_channel.add(doc.partner_id)
+                    log.warning("documents wait: the partner has no outbound channel", partner=doc.partner_id,
+                                kind=doc.kind)
+                continue
+            sent += self._send(doc, channel, now)
+        return sent
+
+    def _send(self, doc: OutboundDocument, channel: Outbound, now: datetime) -> int:
+        current = doc
+
+        def prepared(external_ref: str, facts: dict) -> None:
+            nonlocal current
+            current = current.with_status(QUEUED, external_ref=external_ref, details={**current.details, **facts})
+            self.store.update_outbound(current)
+
+        with self.archive.open(doc.raw_ref) as stream:
+            data = stream.read()
+        route = Route(partner_id=doc.partner_id, kind=doc.kind, filename=file_name(doc), prepared=prepared)
+        attempt = int(doc.details.get("attempts", 0)) + 1
+        try:
+            facts = channel.send(data, route) or {}
+        except TransientError as exc:
+            if attempt >= self.attempts:
+                self._record(current, DELIVERY_FAILED, attempts=attempt, error=f"gave up after {attempt} "
+                             f"attempts: {exc}")
+                log.error("delivery given up", partner=doc.partner_id, kind=doc.kind, attempts=attempt,
+                          error=str(exc))
+                return 0
+            delay = min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
+            self._record(current, QUEUED, attempts=attempt, error=str(exc),
+                         next_attempt=(now + timedelta(seconds=delay)).isoformat())
+            log.warning("delivery failed, will retry", partner=doc.partner_id, kind=doc.kind, attempt=attempt,
+                        retry_in=delay, error=str(exc))
+            return 0
+        except TerminalError as exc:
+            self._record(current, DELIVERY_FAILED, attempts=attempt, error=str(exc), **getattr(exc, "facts", {}))
+            log.error("delivery refused", partner=doc.partner_id, kind=doc.kind, error=str(exc))
+            return 0
+        status = CONFIRMED if facts.get("mdn") == "ok" else SENT
+        self._record(current, status, attempts=attempt, sent_at=now.isoformat(), error=None, next_attempt=None,
+                     **facts)
+        log.info("document delivered", partner=doc.partner_id, kind=doc.kind, control_ref=doc.control_ref,
+                 status=status)
+        return 1
+
+    def _record(self, doc: OutboundDocument, status: str, **facts) -> None:
+        details = {k: v for k, v in {**doc.details, **facts}.items() if v is not None}
+        self.store.update_outbound(doc.with_status(status, details=details))
+
+    def mark_overdue(self, now: datetime | None = None) -> int:
+        """Documents whose MDN did not come by its deadline become overdue (and say so)."""
+        now = now or datetime.now(timezone.utc)
+        late = 0
+        for doc in self.store.find_outbound(status=SENT, limit=1000):
+            deadline = doc.details.get("mdn_deadline")
+            if doc.details.get("mdn") == "pending" and deadline and datetime.fromisoformat(deadline) < now:
+                self._record(doc, OVERDUE, error=f"no MDN by {deadline}")
+                log.error("MDN overdue", partner=doc.partner_id, kind=doc.kind, message_id=doc.external_ref,
+                          deadline=deadline)
+                late += 1
+        return late
+
+    # -- running --------------------------------------------------------------------
+    def start(self, interval: float = 2.0) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.deliver_due()
+                    self.mark_overdue()
+                except Exception:  # keep delivering; the error is logged with its traceback
+                    log.exception("outbox round failed")
+
+        self._thread = threading.Thread(target=loop, name="outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
