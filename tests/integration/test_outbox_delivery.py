@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -94,3 +95,44 @@ def test_an_outbound_document_delivered_over_as2_is_confirmed_by_libas2_s_mdn(id
     assert done.status == CONFIRMED, done.details
     assert done.external_ref == record["messageId"] and done.details["mdn"] == "ok"
     assert done.details["mic"]["algorithm"] == "sha-256"
+
+
+def test_an_asynchronous_mdn_posted_to_the_gateway_confirms_the_document(ids, libas2, tmp_path):  # noqa: F811
+    """libas2 answers later, at the gateway's real POST /as2/mdn; the record goes from sent to confirmed."""
+    from adapters.as2.endpoint import As2Receiver
+    from adapters.http.app import create_app
+    from adapters.http.config import HttpServer
+    from adapters.http.keys import KeyRing
+    from adapters.http.server import Server
+    from gateway.intake import Intake
+    from gateway.mapping.loader import Partners
+    from gateway.metrics import Metrics
+    from gateway.pipeline import Pipeline
+    from gateway.sinks.memory import MemorySink
+    from gateway.state.base import SENT
+
+    store, archive = MemoryStore(), Archive(tmp_path)
+    intake = Intake(archive, store, Pipeline(Partners([]), None, MemorySink()))
+    app = create_app(intake=intake, partners=Partners([]), config=HttpServer(), keys=KeyRing({}), metrics=Metrics())
+    server = Server(app, port=0)
+    receiver = As2Receiver(intake, [], metrics=Metrics())
+    receiver.mount(app, max_bytes=1 << 20)
+    server.start()
+    try:
+        profile = replace(to_libas2(ids, libas2, mdn={"mode": "async", "async_url": f"{server.url}/as2/mdn"}),
+                          partner="libas2")
+        receiver.by_ids[(profile.config.as2_id, profile.config.our_as2_id)] = profile
+        raw_ref, _ = archive.put(PAYLOAD)
+        store.add_outbound(OutboundDocument(id="o2", partner_id="libas2", kind="INVOIC", raw_ref=raw_ref,
+                                           created_at=datetime.now(timezone.utc), control_ref="43"))
+        Dispatcher(store, archive, {"libas2": As2Sender(profile)}).deliver_due()
+        [sent] = store.find_outbound()
+        assert sent.status in (SENT, CONFIRMED) and sent.details["mdn"] in ("pending", "ok")
+        assert libas2.records.get(timeout=10)["asyncMdnStatus"] == 200
+        deadline = time.monotonic() + 10
+        while store.find_outbound()[0].status != CONFIRMED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [done] = store.find_outbound()
+        assert done.status == CONFIRMED and done.details["mdn"] == "ok", done.details
+    finally:
+        server.stop()
