@@ -1,0 +1,203 @@
+"""Egress: events from Kafka become partner documents in the outbox.
+
+    consume (one consumer group) -> decode -> plan: which partners' routes take this event
+        -> render each (control numbers from the state store) -> bytes archived + outbox row
+        -> commit the offset                      (the outbox dispatcher delivers later)
+
+The offset is committed only after every document the event becomes is
+durably queued, so a crash re-reads the event; the outbox row's id is derived
+from the event id, the partner and the route, so an event rendered before is
+neither rendered nor sent again (after a restart, a rebalance, or a replay of
+the topic). A render error (a missing field, a character the partner's
+character set cannot carry) is terminal: a DeadLetter event names the route
+and the reason, and the consumer goes on with the next event.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import structlog
+
+from gateway.archive import Archive
+from gateway.errors import TerminalError, TransientError
+from gateway.events import Event, dead_letter_id
+from gateway.state.base import OutboundDocument, StateStore
+
+log = structlog.get_logger("gateway.egress")
+_DOCS = uuid.UUID("0c4e6a52-9a3e-4f3a-8e0e-5f5e2d7b9c11")  # namespace of outbound document ids
+
+
+class Rendered(Protocol):
+    data: bytes
+    message_type: str  # ORDRSP, 855, ...
+
+
+class Plan(Protocol):
+    """One document an event becomes for one partner."""
+
+    partner_id: str
+    name: str  # the route's name, stable across restarts
+
+    def render(self, numbers: Callable[[str], int], now: datetime) -> Rendered: ...
+
+
+@dataclass
+class Queued:
+    document: OutboundDocument | None  # None: already queued before (a redelivered event)
+    plan: Plan
+
+
+class Egress:
+    """Turns decoded events into queued outbound documents; Kafka-free, so tests can drive it."""
+
+    def __init__(self, store: StateStore, archive: Archive, plan: Callable[[str, dict], Sequence[Plan]], *,
+                 dead_letters: Callable[[list[Event]], object] | None = None,
+                 dead_letter_topic: str = "edigw.deadletter") -> None:
+        self.store = store
+        self.archive = archive
+        self.plan = plan
+        self.dead_letters = dead_letters
+        self.dead_letter_topic = dead_letter_topic
+
+    def handle(self, event_type: str, record: dict[str, Any], *, now: datetime | None = None) -> list[Queued]:
+        """Queue every document ``record`` becomes; a TransientError leaves the event to be read again."""
+        now = now or datetime.now(timezone.utc)
+        event_id = str(record.get("event_id", ""))
+        done: list[Queued] = []
+        failed: list[Event] = []
+        for plan in self.plan(event_type, record):
+            doc_id = uuid.uuid5(_DOCS, f"{event_id}|{plan.partner_id}|{plan.name}").hex
+            if any(d.id == doc_id for d in self.store.find_outbound(receipt_id=f"event:{event_id}",
+                                                                    partner_id=plan.partner_id)):
+                done.append(Queued(None, plan))
+                continue
+            try:
+                rendered = plan.render(lambda kind, p=plan.partner_id: self.store.next_control_number(p, kind), now)
+            except TransientError:
+                raise
+            except TerminalError as exc:
+                failed.append(self._dead_letter(event_type, record, plan, exc, now))
+                log.error("event could not be rendered", event_type=event_type, event_id=event_id,
+                          partner=plan.partner_id, route=plan.name, error=str(exc))
+                continue
+            raw_ref, _ = self.archive.put(rendered.data)
+            control_refs = getattr(rendered, "control_refs", {}) or {}
+            document = OutboundDocument(
+                id=doc_id, partner_id=plan.partner_id, kind=rendered.message_type, raw_ref=raw_ref,
+                created_at=now, control_ref=control_refs.get("ISA13") or control_refs.get("UNB0020"),
+                receipt_id=f"event:{event_id}",
+                details={"event_type": event_type, "event_id": event_id, "route": plan.name,
+                         "control_refs": control_refs,
+                         "expects_ack": bool(getattr(rendered, "expects_ack", False))})
+            self.store.add_outbound(document)
+            done.append(Queued(document, plan))
+            log.info("document queued for a partner", event_type=event_type, event_id=event_id,
+                     partner=plan.partner_id, route=plan.name, kind=rendered.message_type,
+                     control_ref=document.control_ref)
+        if failed and self.dead_letters is not None:
+            self.dead_letters(failed)
+        return done
+
+    def _dead_letter(self, event_type: str, record: dict, plan: Plan, exc: Exception, now: datetime) -> Event:
+        event_id = str(record.get("event_id", ""))
+        issue = getattr(exc, "issue", None)
+        dead = {
+            "event_id": dead_letter_id(f"event:{event_id}", "render", f"{plan.partner_id}|{plan.name}"),
+            "failed_at": now,
+            "partner_id": plan.partner_id,
+            "stage": "render",
+            "reason_code": getattr(issue, "code", None) or getattr(exc, "code", None) or "RENDER_FAILED",
+            "error": f"{event_type} {event_id} for route {plan.name}: {exc}",
+            "position": str(issue.location) if issue is not None else f"route {plan.name}",
+            "source": {"syntax": None, "message_type": event_type, "message_version": None,
+                       "interchange_ref": None, "group_ref": None, "message_ref": event_id,
+                       "transport": "kafka", "receipt_id": None},
+            "raw_ref": None,
+            "message_ref": event_id,
+        }
+        return Event("DeadLetter", self.dead_letter_topic, plan.partner_id, dead)
+
+
+class EventConsumer:
+    """A confluent-kafka consumer group feeding :class:`Egress`; commits after the outbox holds it all."""
+
+    def __init__(self, egress: Egress, *, bootstrap_servers: str, topics: list[str], group_id: str, encoder,
+                 extra: dict | None = None) -> None:
+        from confluent_kafka import Consumer
+
+        self.egress = egress
+        self.encoder = encoder
+        self.topics = topics
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "enable.auto.commit": False,  # committed by hand, after the documents are queued
+            "auto.offset.reset": "earliest",  # a new route starts with what is already on the topic
+            "session.timeout.ms": 6000,
+            **(extra or {}),
+        })
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll_once(self, timeout: float = 1.0) -> bool:
+        """Handle at most one event; False when none came."""
+        message = self._consumer.poll(timeout)
+        if message is None:
+            return False
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise TransientError(f"consuming {self.topics}: {error.str()}")
+            return False
+        if message.value() is not None:
+            try:
+                event_type, record = self.encoder.decode(message.value())
+            except Exception as exc:  # not one of our events: say so, do not stop the route
+                log.error("message on an event topic cannot be decoded; skipped", topic=message.topic(),
+                          partition=message.partition(), offset=message.offset(), error=str(exc))
+            else:
+                self.egress.handle(event_type, record)
+        self._consumer.commit(message=message, asynchronous=False)
+        return True
+
+    def start(self) -> None:
+        self._consumer.subscribe(self.topics)
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.poll_once()
+                except TransientError as exc:  # offset not committed: the event is read again
+                    log.warning("event left for a retry", error=str(exc))
+                    self._seek_back()
+                    self._stop.wait(2.0)
+                except Exception:
+                    log.exception("event consumer round failed")
+                    self._seek_back()
+                    self._stop.wait(2.0)
+
+        self._thread = threading.Thread(target=loop, name="egress", daemon=True)
+        self._thread.start()
+
+    def _seek_back(self) -> None:
+        """Read again from the last committed offsets (what failed was not committed)."""
+        try:
+            assigned = self._consumer.assignment()
+            if assigned:
+                for tp in self._consumer.committed(assigned, timeout=10):
+                    if tp.offset >= 0:
+                        self._consumer.seek(tp)
+        except Exception as exc:  # the broker is away: the next rebalance starts from the commit anyway
+            log.warning("could not rewind to the committed offsets", error=str(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._consumer.close()
