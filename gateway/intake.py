@@ -20,18 +20,20 @@ import queue
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
 import structlog
 
-from gateway.acks import Acknowledgement
+from gateway.acks import Acknowledgement, read_acknowledgement
 from gateway.archive import Archive
 from gateway.errors import TransientError
 from gateway.metrics import Metrics
 from gateway.pipeline import Document, Outcome, Pipeline, Skip, Unit
 from gateway.state.base import (
-    DUPLICATE, FAILED, PUBLISHED, RECEIVED, OutboundDocument, Receipt, StateStore, new_receipt_id,
+    CONFIRMED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt, StateStore,
+    new_receipt_id,
 )
 
 log = structlog.get_logger("gateway.intake")
@@ -53,6 +55,7 @@ class Intake:
         self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
         pipeline.acknowledge = self  # functional acknowledgements: numbered and queued here
+        pipeline.stages.insert(pipeline.stages.index(self.skip_duplicates) + 1, self.reconcile_acknowledgements)
 
     # -- taking in ---------------------------------------------------------------
     def take(self, stream: BinaryIO | bytes, *, channel: str, partner_id: str | None = None,
@@ -183,6 +186,36 @@ class Intake:
         log.info("acknowledgement queued" if queued else "acknowledgement already queued", kind=ack.kind,
                  partner=partner.id, status=ack.status, control_ref=ack.control_ref, receipt=doc.receipt_id)
 
+    # -- acknowledgements partners send for documents the gateway sent -----------------
+    def reconcile_acknowledgements(self, unit: Unit) -> None:
+        """A 997, 999 or CONTRL from a partner: record its verdict on the outbound documents it answers.
+
+        An X12 acknowledgement names groups (GS06) and sets (ST02); a CONTRL
+        names the interchange (UNB 0020) and messages (UNH 0062). The message
+        itself goes on through the stages (it becomes AcknowledgementReceived).
+        """
+        message = unit.message
+        if message.type not in ("997", "999", "CONTRL") or unit.partner is None:
+            return
+        try:
+            report = read_acknowledgement(message)
+        except ValueError as exc:
+            log.warning("acknowledgement cannot be read", partner=unit.partner.id, message_ref=message.ref,
+                        error=str(exc))
+            return
+        received = datetime.now(timezone.utc).isoformat()
+        for doc in self.store.find_outbound(partner_id=unit.partner.id, limit=10_000):
+            if not doc.details.get("expects_ack") or doc.status not in (SENT, CONFIRMED, OVERDUE):
+                continue
+            status = _verdict_for(report, doc.details.get("control_refs") or {})
+            if status is None:
+                continue
+            answer = {"status": status, "kind": report.kind, "control_ref": report.control_ref,
+                      "received_at": received, "receipt_id": unit.document.receipt_id}
+            self.store.update_outbound(replace(doc, details={**doc.details, "acknowledgement": answer}))
+            log.info("acknowledgement matched", partner=unit.partner.id, document=doc.id, kind=report.kind,
+                     status=status)
+
     # -- the duplicate stage ----------------------------------------------------------
     def skip_duplicates(self, unit: Unit) -> None:
         """Skip every message of an interchange this partner sent before (within the window)."""
@@ -194,6 +227,25 @@ class Intake:
         if earlier is not None:
             raise Skip(f"duplicate of interchange {ic.control_ref} from {unit.partner.id}, "
                        f"first received as {earlier}")
+
+
+def _verdict_for(report, refs: dict) -> str | None:
+    """What ``report`` says about the document sent with control references ``refs``, if anything."""
+    if report.kind in ("997", "999"):
+        group, message = refs.get("GS06"), refs.get("ST02")
+        for verdict in report.verdicts:
+            if verdict.level == "message" and verdict.group == group and verdict.ref == message:
+                return verdict.status
+        for verdict in report.verdicts:
+            if verdict.level == "group" and verdict.ref == group:
+                return verdict.status
+        return None
+    if report.kind == "CONTRL" and report.interchange_ref == refs.get("UNB0020"):
+        for verdict in report.verdicts:
+            if verdict.level == "message" and verdict.ref == refs.get("UNH0062"):
+                return verdict.status
+        return report.status
+    return None
 
 
 def details(outcome: Outcome) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED
 from gateway.state.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 20, 16, 0, tzinfo=timezone.utc)
 ORDERS = (ROOT / "samples/edifact/orders_d96a.edi").read_bytes()
 IFTSTA = (ROOT / "samples/edifact/iftsta_d96a.edi").read_bytes()
 
@@ -108,3 +110,31 @@ def test_too_large_is_refused_and_nothing_is_kept(tmp_path):
     with pytest.raises(TooLarge):
         intake.take(b"x" * 1_000_001, channel="http")
     assert intake.store.find_receipts() == [] and list((tmp_path / "archive" / "tmp").iterdir()) == []
+
+
+def test_a_partner_s_997_is_matched_to_the_document_it_acknowledges(tmp_path):
+    """The 997 sample from ACME answers group 4120, set 0001 (an 855): the outbound record says accepted."""
+    from gateway.state.base import SENT, OutboundDocument
+    from gateway.state.memory import MemoryStore
+
+    store = MemoryStore()
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    intake = Intake(Archive(tmp_path / "archive"), store, parts.pipeline)
+    raw_ref, _ = intake.archive.put(b"ISA*...855...~")
+    sent = OutboundDocument(id="855-out", partner_id="acme-retail", kind="855", raw_ref=raw_ref, created_at=T0,
+                            status=SENT, details={"expects_ack": True,
+                                                  "control_refs": {"ISA13": "000004120", "GS06": "4120",
+                                                                   "ST02": "0001"}})
+    other = OutboundDocument(id="856-out", partner_id="acme-retail", kind="856", raw_ref=raw_ref, created_at=T0,
+                             status=SENT, details={"expects_ack": True,
+                                                   "control_refs": {"ISA13": "000004121", "GS06": "4121",
+                                                                    "ST02": "0001"}})
+    store.add_outbound(sent)
+    store.add_outbound(other)
+    receipt = intake.take((ROOT / "samples/x12/997_4010.x12").read_bytes(), channel="sftp")
+    outcome = intake.process(receipt)
+    assert outcome.published == 1  # it still becomes AcknowledgementReceived
+    answered = {d.id: d.details.get("acknowledgement") for d in store.find_outbound()}
+    assert answered["856-out"] is None
+    assert answered["855-out"]["status"] == "accepted" and answered["855-out"]["kind"] == "997"
+    assert answered["855-out"]["receipt_id"] == receipt.id
