@@ -101,6 +101,27 @@ class DocumentList(BaseModel):
     documents: list[DocumentStatus]
 
 
+class OutboundStatus(BaseModel):
+    """A document the gateway sends: a rendered event or an acknowledgement, and what became of it."""
+
+    id: str
+    direction: Literal["outbound"] = "outbound"
+    partner: str
+    kind: str
+    status: str  # queued, sent, confirmed (MDN), failed, overdue
+    control_ref: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    answers: str | None  # the receipt (an acknowledgement) or "event:<id>" it was made from
+    transport_ref: str | None  # e.g. the AS2 Message-ID
+    acknowledgement: dict[str, Any] | None  # the partner's 997/999/CONTRL verdict, or overdue
+    details: dict[str, Any]
+
+
+class OutboundList(BaseModel):
+    documents: list[OutboundStatus]
+
+
 class Refused(Exception):
     """A request the API turns down; becomes a problem+json answer."""
 
@@ -281,11 +302,27 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
         return JSONResponse(answer.model_dump(), status_code=202,
                             headers={"Location": url, **({"Idempotent-Replayed": "true"} if repeated else {})})
 
-    @app.get("/v1/documents/{receipt_id}", response_model=DocumentStatus, tags=["documents"],
-             summary="What became of a document", responses={404: {"model": Problem}})
-    def get_document(receipt_id: str, request: Request) -> DocumentStatus:
+    @app.get("/v1/documents/{receipt_id}", response_model=DocumentStatus | OutboundStatus, tags=["documents"],
+             summary="What became of a document, received or sent", responses={404: {"model": Problem}})
+    def get_document(receipt_id: str, request: Request) -> DocumentStatus | OutboundStatus:
         owner = caller(request)
-        return status_of(visible(owner, store.get_receipt(receipt_id), receipt_id))
+        receipt = store.get_receipt(receipt_id)
+        if receipt is None:
+            sent = store.get_outbound(receipt_id)
+            if sent is not None and (owner == ADMIN or sent.partner_id == owner):
+                return _outbound(sent)
+        return status_of(visible(owner, receipt, receipt_id))
+
+    @app.get("/v1/outbound", response_model=OutboundList, tags=["documents"],
+             summary="Documents the gateway sends partners (rendered events, acknowledgements)")
+    def list_outbound(request: Request, partner: str | None = None,
+                      status: Literal["queued", "sent", "confirmed", "failed", "overdue"] | None = None,
+                      limit: int = Query(default=50, ge=1, le=1000)) -> OutboundList:
+        owner = caller(request)
+        if owner != ADMIN:
+            partner = owner
+        return OutboundList(documents=[_outbound(d) for d in store.find_outbound(partner_id=partner, status=status,
+                                                                                 limit=limit)])
 
     @app.get("/v1/documents", response_model=DocumentList, tags=["documents"],
              summary="Find documents by partner, status or reference (interchange or business, e.g. an order "
@@ -363,6 +400,13 @@ def _sender_mismatch(intake: Intake, partners: Partners, receipt: Receipt, partn
         return None
     who = ", ".join(p.id for p in named) or f"sender '{ic.sender}', which no partner file names"
     return f"the envelope is from {who}, but the API key belongs to {partner_id}"
+
+
+def _outbound(d: OutboundDocument) -> OutboundStatus:
+    return OutboundStatus(id=d.id, partner=d.partner_id, kind=d.kind, status=d.status, control_ref=d.control_ref,
+                          created_at=d.created_at, updated_at=d.updated_at, answers=d.receipt_id,
+                          transport_ref=d.external_ref, acknowledgement=d.details.get("acknowledgement"),
+                          details=d.details)
 
 
 def _ack(a: OutboundDocument) -> Acknowledgement:

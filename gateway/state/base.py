@@ -115,6 +115,9 @@ class StateStore(abc.ABC):
     def update_outbound(self, document: OutboundDocument) -> None: ...
 
     @abc.abstractmethod
+    def get_outbound(self, document_id: str) -> OutboundDocument | None: ...
+
+    @abc.abstractmethod
     def find_outbound(self, *, receipt_id: str | None = None, partner_id: str | None = None,
                       status: str | None = None, external_ref: str | None = None,
                       limit: int = 100) -> list[OutboundDocument]:

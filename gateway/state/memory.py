@@ -73,6 +73,9 @@ class MemoryStore(StateStore):
                 raise KeyError(document.id)
             self._outbound[document.id] = document
 
+    def get_outbound(self, document_id: str) -> OutboundDocument | None:
+        return self._outbound.get(document_id)
+
     def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, external_ref=None,
                       limit=100) -> list[OutboundDocument]:
         found = [d for d in self._outbound.values()

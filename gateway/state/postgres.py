@@ -450,11 +450,15 @@ class PostgresStore(StateStore):
         if not changed:
             raise KeyError(d.id)
 
+    def get_outbound(self, document_id: str) -> OutboundDocument | None:
+        found = self.find_outbound(document_id=document_id, limit=1)
+        return found[0] if found else None
+
     def find_outbound(self, *, receipt_id=None, partner_id=None, status=None, external_ref=None,
-                      limit=100) -> list[OutboundDocument]:
+                      limit=100, document_id=None) -> list[OutboundDocument]:
         where, args = [], []
         for column, value in (("receipt_id", receipt_id), ("partner_id", partner_id), ("status", status),
-                              ("external_ref", external_ref)):
+                              ("external_ref", external_ref), ("id", document_id)):
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(value)

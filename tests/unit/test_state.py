@@ -251,6 +251,7 @@ def test_outbound_documents_round_trip_oldest_first(store):
     got = store.find_outbound(status=SENT)
     assert got == [sent] and got[0].details == {"answers": "r1", "mdn": "ok"}
     assert store.find_outbound(external_ref="<m1@edigw>") == []
+    assert store.get_outbound(a.id) == sent and store.get_outbound("nothing") is None
     store.update_outbound(sent.with_status(SENT, external_ref="<m1@edigw>"))
     assert [d.id for d in store.find_outbound(external_ref="<m1@edigw>")] == [a.id]
     with pytest.raises(KeyError):
