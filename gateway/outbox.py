@@ -20,6 +20,7 @@ the partner's duplicate check catches it).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,9 +30,11 @@ import structlog
 from adapters.base import Outbound
 from gateway.archive import Archive
 from gateway.errors import TerminalError, TransientError
+from gateway.events import Event
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument, StateStore
 
 log = structlog.get_logger("gateway.outbox")
+_OVERDUE = uuid.UUID("9d6f2a1c-3b7e-4c0a-a5d2-6e1f0b8c7d34")  # namespace of AcknowledgementOverdue ids
 
 
 @dataclass
@@ -52,13 +55,18 @@ def file_name(doc: OutboundDocument) -> str:
 
 class Dispatcher:
     def __init__(self, store: StateStore, archive: Archive, channels: dict[str, Outbound], *,
-                 attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0) -> None:
+                 attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0,
+                 ack_deadline: Callable[[str], timedelta | None] = lambda partner: None,
+                 publish: Callable[[list[Event]], object] | None = None, overdue_topic: str = "") -> None:
         self.store = store
         self.archive = archive
         self.channels = channels
         self.attempts = attempts
         self.first_delay = first_delay
         self.max_delay = max_delay
+        self.ack_deadline = ack_deadline
+        self.publish = publish
+        self.overdue_topic = overdue_topic
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._no_channel: set[str] = set()
@@ -125,17 +133,52 @@ class Dispatcher:
         self.store.update_outbound(doc.with_status(status, details=details))
 
     def mark_overdue(self, now: datetime | None = None) -> int:
-        """Documents whose MDN did not come by its deadline become overdue (and say so)."""
+        """What was not answered in time becomes overdue and says so: an MDN past its deadline, and
+        a functional acknowledgement (997/999/CONTRL) the partner owes past its partner's deadline
+        (also an AcknowledgementOverdue event)."""
         now = now or datetime.now(timezone.utc)
         late = 0
-        for doc in self.store.find_outbound(status=SENT, limit=1000):
-            deadline = doc.details.get("mdn_deadline")
-            if doc.details.get("mdn") == "pending" and deadline and datetime.fromisoformat(deadline) < now:
-                self._record(doc, OVERDUE, error=f"no MDN by {deadline}")
-                log.error("MDN overdue", partner=doc.partner_id, kind=doc.kind, message_id=doc.external_ref,
-                          deadline=deadline)
+        overdue_events: list[Event] = []
+        for status in (SENT, CONFIRMED):
+            for doc in self.store.find_outbound(status=status, limit=10_000):
+                deadline = doc.details.get("mdn_deadline")
+                if (status == SENT and doc.details.get("mdn") == "pending" and deadline
+                        and datetime.fromisoformat(deadline) < now):
+                    self._record(doc, OVERDUE, error=f"no MDN by {deadline}")
+                    log.error("MDN overdue", partner=doc.partner_id, kind=doc.kind, message_id=doc.external_ref,
+                              deadline=deadline)
+                    late += 1
+                    continue
+                wait = self.ack_deadline(doc.partner_id)
+                sent_at = doc.details.get("sent_at")
+                if (not doc.details.get("expects_ack") or doc.details.get("acknowledgement") or wait is None
+                        or not sent_at or datetime.fromisoformat(sent_at) + wait >= now):
+                    continue
+                due = datetime.fromisoformat(sent_at) + wait
+                self._record(doc, doc.status, acknowledgement={"status": "overdue", "deadline": due.isoformat()})
+                overdue_events.append(self._overdue_event(doc, datetime.fromisoformat(sent_at), due, now))
+                log.error("acknowledgement overdue", partner=doc.partner_id, kind=doc.kind,
+                          control_ref=doc.control_ref, deadline=due.isoformat())
                 late += 1
+        if overdue_events and self.publish is not None:
+            self.publish(overdue_events)
         return late
+
+    def _overdue_event(self, doc: OutboundDocument, sent_at: datetime, deadline: datetime, now: datetime) -> Event:
+        refs = doc.details.get("control_refs") or {}
+        syntax = "x12" if "ISA13" in refs else "edifact"
+        interchange = refs.get("ISA13") or refs.get("UNB0020") or doc.control_ref or ""
+        record = {
+            "event_id": str(uuid.uuid5(_OVERDUE, doc.id)), "event_type": "AcknowledgementOverdue",
+            "occurred_at": now, "received_at": now, "partner_id": doc.partner_id,
+            "source": {"syntax": syntax, "message_type": doc.kind, "message_version": "",
+                       "interchange_ref": interchange, "group_ref": refs.get("GS06") or refs.get("UNG0048"),
+                       "message_ref": refs.get("ST02") or refs.get("UNH0062") or "", "transport": "outbound",
+                       "receipt_id": None},
+            "acknowledged_syntax": syntax, "acknowledged_interchange_ref": interchange,
+            "sent_at": sent_at, "deadline": deadline,
+        }
+        return Event("AcknowledgementOverdue", self.overdue_topic, doc.partner_id, record)
 
     # -- running --------------------------------------------------------------------
     def start(self, interval: float = 2.0) -> None:

@@ -26,6 +26,7 @@ from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
 from gateway.intake import Intake
+from gateway.mapping.engine import default_topic
 from gateway.metrics import Metrics
 from gateway.outbox import Dispatcher
 from gateway.pipeline import Document, Outcome
@@ -99,7 +100,11 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
             closing.insert(0, inbound.stop)
 
         profiles = load_profiles(partners.all)
-        dispatcher = Dispatcher(store, intake.archive, outbound_channels(config, partners, profiles))
+        ack_waits = {p.id: timedelta(hours=p.spec.acknowledgements.overdue_after_hours) for p in partners.all}
+        dispatcher = Dispatcher(store, intake.archive, outbound_channels(config, partners, profiles),
+                                ack_deadline=ack_waits.get, publish=parts.sink.publish,
+                                overdue_topic=config.kafka.topics.get("AcknowledgementOverdue")
+                                or default_topic("AcknowledgementOverdue"))
         dispatcher.start()
         closing.insert(0, dispatcher.stop)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class AckSettings(BaseModel):
@@ -33,6 +33,9 @@ class AckSettings(BaseModel):
     detail: Literal["all", "errors"] = "all"
     # The 999's implementation guide (GS08 and ST03).
     implementation_999: str = "005010X231A1"
+    # Documents the gateway sends this partner that ask for a 997/999/CONTRL: how long
+    # to wait before the acknowledgement is overdue (an AcknowledgementOverdue event).
+    overdue_after_hours: float = Field(default=24.0, gt=0)
 
     @field_validator("functional", mode="before")
     @classmethod

@@ -129,3 +129,39 @@ def test_a_synchronous_mdn_that_says_yes_confirms(outbox):
     doc = queue(kind="INVOIC")
     Dispatcher(store, archive, {"acme": Recorder(facts={"mdn": "ok"})}).deliver_due(T0)
     assert status(store, doc).status == CONFIRMED
+
+
+def test_a_functional_acknowledgement_not_received_in_time_is_overdue_with_an_event(outbox):
+    from pathlib import Path
+
+    from gateway.events import SchemaSet
+
+    store, archive, queue = outbox
+    doc = queue(kind="855")
+    store.update_outbound(doc.with_status(QUEUED, details={
+        "expects_ack": True, "control_refs": {"ISA13": "000004120", "GS06": "4120", "ST02": "0001"}}))
+    published = []
+    dispatcher = Dispatcher(store, archive, {"acme": Recorder()}, ack_deadline=lambda p: timedelta(hours=24),
+                            publish=published.extend, overdue_topic="edigw.acknowledgement-overdue")
+    dispatcher.deliver_due(T0)
+    assert dispatcher.mark_overdue(T0 + timedelta(hours=23)) == 0
+    assert dispatcher.mark_overdue(T0 + timedelta(hours=25)) == 1
+    assert dispatcher.mark_overdue(T0 + timedelta(hours=26)) == 0  # said once
+    late = status(store, doc)
+    assert late.status == SENT and late.details["acknowledgement"]["status"] == "overdue"
+    [event] = published
+    assert event.topic == "edigw.acknowledgement-overdue" and event.key == "acme"
+    assert event.record["acknowledged_interchange_ref"] == "000004120"
+    assert event.record["deadline"] == T0 + timedelta(hours=24)
+    SchemaSet.load(Path(__file__).resolve().parents[2] / "schemas").validate("AcknowledgementOverdue", event.record)
+
+
+def test_an_answered_document_is_never_overdue(outbox):
+    store, archive, queue = outbox
+    doc = queue(kind="855")
+    store.update_outbound(doc.with_status(QUEUED, details={"expects_ack": True}))
+    dispatcher = Dispatcher(store, archive, {"acme": Recorder()}, ack_deadline=lambda p: timedelta(hours=1))
+    dispatcher.deliver_due(T0)
+    sent = status(store, doc)
+    store.update_outbound(sent.with_status(SENT, details={**sent.details, "acknowledgement": {"status": "accepted"}}))
+    assert dispatcher.mark_overdue(T0 + timedelta(hours=5)) == 0
