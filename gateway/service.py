@@ -160,8 +160,9 @@ def sftp_inbound(config: GatewayConfig, partners, *, demo: bool = False) -> list
 
 def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
     """Each partner's outbound adapter: AS2 when it has an AS2 URL, else SFTP (its server, or its
-    hosted outbox). Partners without one keep their documents queued (and visible)."""
+    hosted outbox), else HTTP. Partners without one keep their documents queued (and visible)."""
     from adapters.as2.outbound import As2Sender
+    from adapters.http.outbound import HttpSender
     from adapters.sftp.hosted import account_home
     from adapters.sftp.outbound import HostedOutbox, SftpSender
 
@@ -175,6 +176,10 @@ def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
             continue
         channels[partner.id] = SftpSender(sftp.push) if sftp.sends_by == "push" else HostedOutbox(
             account_home(config.sftp.homes, sftp.account.username or partner.id))
+    for partner in partners.all:
+        http = partner.spec.channels.http
+        if partner.id not in channels and http is not None and http.deliver is not None:
+            channels[partner.id] = HttpSender(http.deliver)
     return channels
 
 

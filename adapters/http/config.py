@@ -28,11 +28,23 @@ class RateLimit(BaseModel):
     burst: int = Field(default=10, ge=1)  # documents at once
 
 
+class HttpDelivery(BaseModel):
+    """``channels.http.deliver``: documents for the partner are POSTed to its URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    # header values may name an environment variable ("env:PARTNER_TOKEN"): secrets stay out of files
+    headers: dict[str, str] = Field(default={}, repr=False)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
 class HttpPartner(BaseModel):
     """``channels.http`` in a partner file."""
 
     model_config = ConfigDict(extra="forbid")
 
+    deliver: HttpDelivery | None = None
     api_keys: list[str] = []
     max_document_bytes: int | None = Field(default=None, gt=0)  # default: the server's
     rate_limit: RateLimit | None = None
