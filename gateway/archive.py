@@ -47,7 +47,7 @@ class Archive:
             target = self.path(ref)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)  # the same bytes again: the same file, replaced by itself
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return ref, size
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -76,7 +76,8 @@ def _blocks(stream: BinaryIO | bytes):
         yield block
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's new entries (a renamed or linked file) durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

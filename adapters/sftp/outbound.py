@@ -38,6 +38,7 @@ from adapters.base import Outbound
 from adapters.sftp.client import SftpConnection, classify, connect
 from adapters.sftp.config import PushConfig
 from adapters.sftp.hosted import OUTBOX, OUTGOING
+from gateway.archive import fsync_dir
 from gateway.errors import TerminalError, TransientError
 
 log = structlog.get_logger("adapters.sftp.outbound")
@@ -175,15 +176,8 @@ class HostedOutbox(Outbound):
                     os.replace(temp, final)
             finally:
                 temp.unlink(missing_ok=True)
-            _fsync_dir(outbox)
+            fsync_dir(outbox)
         except OSError as exc:
             raise TransientError(f"cannot place {name} into {outbox}: {exc}") from None
         log.info("document placed in the SFTP outbox", file=str(final), size=len(document))
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
