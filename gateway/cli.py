@@ -286,6 +286,76 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_INVALID if results.get("failed") else EXIT_OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Print the document(s) an event becomes for a partner, without sending anything."""
+    from datetime import datetime, timezone
+
+    from gateway.events import SchemaSet
+    from gateway.render import Routes, check_routes, numbering, render
+
+    config = _config(args)
+    schemas = SchemaSet.load(config.schemas)
+    problems = check_routes(config.mappings, schemas, keep := [])
+    if problems:
+        raise CliError(f"{len(problems)} problem(s) in the outbound routes of {config.mappings}, the first: "
+                       f"{problems[0]}")
+    routes = Routes(keep)
+    mine = routes.of(args.partner)
+    if not mine:
+        raise CliError(f"partner '{args.partner}' has no outbound route in {config.mappings} (partners with "
+                       f"routes: {', '.join(routes.partners) or 'none'})")
+    now = datetime.now(timezone.utc)
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--now {args.now!r} is not an ISO 8601 date-time") from None
+        now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    stream, name = _open(args.file)
+    with stream:
+        try:
+            data = json.loads(stream.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CliError(f"{name} is not a JSON event: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise CliError(f"{name} holds no event")
+    numbers = numbering(args.first_number)
+    out = []
+    for item in items:
+        wrapped = isinstance(item, dict) and isinstance(item.get("event"), dict)
+        record_json = item["event"] if wrapped else item
+        event_type = item.get("event_type") if isinstance(item, dict) else None
+        if not isinstance(record_json, dict) or not isinstance(event_type, str):
+            raise CliError(f"{name}: an event is an object with its event_type (as edigw map prints them, or the "
+                           "record itself)")
+        record = schemas.from_json(event_type, record_json)
+        if args.route:
+            route = routes.get(args.partner, args.route)
+            if route is None:
+                raise CliError(f"partner '{args.partner}' has no outbound route '{args.route}' (routes: "
+                               f"{', '.join(r.name for r in mine)})")
+        else:
+            taking = routes.routes_for(args.partner, event_type, record)
+            if len(taking) != 1:
+                listed = ", ".join(f"{r.name} ({r.event_type})" for r in (taking or mine))
+                if taking:
+                    raise CliError(f"{len(taking)} routes of {args.partner} take this {event_type} ({listed}): "
+                                   "choose one with --route")
+                raise CliError(f"no outbound route of {args.partner} takes this {event_type} (routes: {listed})")
+            route = taking[0]
+        out.append(render(record, route, numbers=numbers, now=now).data)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(b"".join(out))
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.buffer.write(b"".join(out))
+        sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
 def cmd_key(args: argparse.Namespace) -> int:
     from adapters.http.keys import new_key
 
@@ -358,6 +428,17 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers, else the embedded broker's port")
     common(rp)
     rp.set_defaults(func=cmd_replay)
+
+    rd = sub.add_parser("render", help="print the document an event becomes for a partner, without sending it")
+    rd.add_argument("file", help="the event as JSON (as edigw map prints it, or the record), or - for standard input")
+    rd.add_argument("--partner", required=True, help="the partner whose outbound routes render it")
+    rd.add_argument("--route", help="this route, whatever its `when` says (default: the one route taking the event)")
+    rd.add_argument("--now", help="ISO 8601 time of rendering (default: now), for reproducible output")
+    rd.add_argument("--first-number", type=int, default=1, metavar="N",
+                    help="control numbers start at N (default 1; nothing is taken from the state store)")
+    rd.add_argument("-o", "--output", help="write the document to this file instead of standard output")
+    common(rd)
+    rd.set_defaults(func=cmd_render)
 
     k = sub.add_parser("key", help="API keys")
     k_sub = k.add_subparsers(dest="key_command", required=True)
