@@ -247,7 +247,7 @@ class Compiler:
 
     def loop(self, each: str | Each, key: tuple, frames: list[Frame]) -> tuple[Callable[[list], list], Frame] | None:
         spec = Each(path=each) if isinstance(each, str) else each
-        path_key = key if isinstance(each, str) else (*key, "path")
+        path_key = (*key, "path") if (*key, "path") in self.located.lines else key
         path = self.resolve(spec.path, path_key, frames)
         if path is None:
             return None
@@ -382,8 +382,6 @@ class Compiler:
 
         name = spec.element or ""
         qname = self.qname(name, (*key, "element"))
-        if qname is None:
-            return None
         text = None
         data_text = False
         if spec.text is not None:
@@ -391,6 +389,8 @@ class Compiler:
             if compiled is None:
                 return None
             text, data_text = compiled
+        if qname is None:
+            return None
         attributes = []
         for attr, rule in spec.attributes.items():
             attr_q = self.qname(attr, (*key, "attributes", attr), attribute=True)
@@ -887,9 +887,7 @@ def compile_route(located: Located, partner: PartnerFile, spec: OutboundRoute, k
         error(("event",), f"unknown event type '{spec.event}' (schemas: {', '.join(sorted(targets))})")
         return None
     doc = spec.document
-    envelope = _envelope(located, partner, spec, key, errors)
-    if envelope is None:
-        return None
+    envelope = _envelope(located, partner, spec, key, errors)  # problems listed; the template is still checked
     if doc.syntax == "edifact":
         codec = edifact_codec(envelope.syntax_identifier)
         name, bad_char = repertoire("edifact", envelope.syntax_identifier, codec)
@@ -958,9 +956,9 @@ _X12_ONLY = ("isa_version", "functional_id", "group_sender", "group_recipient", 
 
 
 def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: tuple,
-              errors: list[str]) -> Envelope | None:
+              errors: list[str]) -> Envelope:
+    """The envelope settings with their defaults; problems are appended to ``errors``."""
     doc, given = spec.document, spec.envelope
-    before = len(errors)
     set_keys = given.model_fields_set
 
     def error(sub: tuple, text: str) -> None:
@@ -974,7 +972,7 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
         out.namespaces = namespaces
         if doc.agency is not None or doc.association is not None:
             error(("document",), "agency and association are EDIFACT (UNH S009)")
-        return out if len(errors) == before else None
+        return out
     if doc.namespaces:
         error(("document", "namespaces"), "namespaces are for XML documents")
     wrong = _X12_ONLY if doc.syntax == "edifact" else _EDIFACT_ONLY
@@ -993,6 +991,7 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
         if out.syntax_identifier not in CHARSETS:
             error(("envelope", "syntax_identifier"), f"'{given.syntax_identifier}' is not a syntax identifier "
                                                      f"({', '.join(CHARSETS)})")
+            out.syntax_identifier = "UNOC"  # to go on checking the template
         out.syntax_version = given.syntax_version or "3"
         if out.syntax_version not in ("1", "2", "3", "4"):
             error(("envelope", "syntax_version"), f"'{given.syntax_version}' is not a syntax version (1 to 4)")
@@ -1018,6 +1017,7 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
         out.isa_version = given.isa_version or doc.version[:5]
         if not re.match(r"^[0-9]{5}$", out.isa_version):
             error(("envelope", "isa_version"), f"'{out.isa_version}' is not an ISA12 version (00401, 00501)")
+            out.isa_version = "00401"  # to go on checking the template
         from gateway.syntax import x12 as x12_syntax
 
         out.functional_id = given.functional_id or getattr(x12_syntax, "_FUNCTIONAL_IDS", {}).get(doc.message, "")
@@ -1046,4 +1046,4 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
         value = getattr(out, name)
         if len(value) > limit:
             error(("envelope", name), f"'{value}' is longer than {limit} characters")
-    return out if len(errors) == before else None
+    return out

@@ -116,8 +116,7 @@ def _finish(text: str, depth: int, steps: tuple[str, ...], frames: list[Frame]) 
             raise EventPathError(f"'{where}' is {_a(current)}: it has no field '{step}'")
         sub = current.fields.get(step)
         if sub is None:
-            raise EventPathError(f"'{step}' is not a field of {current.name if where != current.name else where} "
-                                 f"(fields: {', '.join(current.fields)})")
+            raise EventPathError(f"'{step}' is not a field of {where} (fields: {', '.join(current.fields)})")
         arrays.append(sub.kind == "array")
         current = sub
         where = step

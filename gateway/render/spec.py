@@ -11,7 +11,7 @@ can hold ``outbound: list[OutboundRoute]`` without an import cycle.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -45,6 +45,11 @@ class Each(Strict):
     as_: str | None = Field(default=None, alias="as")
 
 
+def _path_shorthand(value: Any) -> Any:
+    """A bare string is shorthand for ``{path: ...}`` (one model, so errors name real keys)."""
+    return {"path": value} if isinstance(value, str) else value
+
+
 class Element(Strict):
     """How one element (or component) gets its text. A bare string is shorthand for ``path``."""
 
@@ -54,7 +59,7 @@ class Element(Strict):
     count: str | None = None  # how many values a path finds (lines, packages.items)
     sum: str | None = None  # the total of the numbers a path finds (lines.quantity)
     segment_count: str | None = None  # how many segments with this tag the message has so far (LIN, HL)
-    concat: list[Union[str, Element]] | None = None
+    concat: list[Element] | None = None
     separator: str = " "
     default: Any = None  # written when the rule finds nothing
     required: bool = False  # nothing found (and no default) is a render error
@@ -74,28 +79,45 @@ class Element(Strict):
             return {_text(k): v for k, v in value.items()}
         return value
 
+    @field_validator("concat", mode="before")
+    @classmethod
+    def _parts(cls, value: Any) -> Any:
+        return [_path_shorthand(v) for v in value] if isinstance(value, list) else value
+
 
 class Entry(Strict):
     """One line of a template: a segment, a group of entries, an X12 HL level, or an XML element."""
 
     segment: str | None = None  # TAG, or TAG[E.C=V,...] with constants
-    elements: dict[str, Union[str, Element]] = {}  # position (2, 3.1) -> rule
+    elements: dict[str, Element] = {}  # position (2, 3.1) -> rule
     segments: list[Entry] | None = None  # a group: these entries, per item of `each`
     hl: str | None = None  # X12: an HL level (HL03 code); `segments` are its contents and its children
     child_code: bool = True  # write HL04 (1: the level has children, 0: none)
     element: str | None = None  # XML: an element name (cbc:ID)
-    text: Union[str, Element, None] = None  # XML: the element's text
-    attributes: dict[str, Union[str, Element]] = {}  # XML: attribute name -> rule
+    text: Element | None = None  # XML: the element's text
+    attributes: dict[str, Element] = {}  # XML: attribute name -> rule
     children: list[Entry] | None = None  # XML: child elements
-    each: Union[str, Each, None] = None
+    each: Each | None = None  # a bare string is shorthand for {path: ...}
     when: When | None = None
 
     @field_validator("elements", mode="before")
     @classmethod
     def _position_keys(cls, value: Any) -> Any:
         if isinstance(value, dict):  # YAML reads 2 and 3.1 as numbers
-            return {_text(k): v for k, v in value.items()}
+            return {_text(k): _path_shorthand(v) for k, v in value.items()}
         return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_rules(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_text(k): _path_shorthand(v) for k, v in value.items()}
+        return value
+
+    @field_validator("text", "each", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _path_shorthand(value)
 
 
 class Document(Strict):
