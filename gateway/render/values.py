@@ -107,11 +107,12 @@ def date_formatter(fmt: str, kind: str, zone: tzinfo) -> Callable[[object], str]
 
 # -- character repertoires -------------------------------------------------------
 
-# ISO 646 positions that national variants reallocate (# $ @ [ \ ] ^ ` { | } ~):
-# UN/ECE levels A and B exclude them, level A also the lower-case letters.
+# UN/ECE level A (ISO 9735): upper case, digits, space and 20 special characters.
+# Level B (syntax identifier code list 0001): ISO 646 without the positions
+# national variants reallocate (# $ @ [ \ ] ^ ` { | } ~).
 _ISO646_VARIANT = "#$@[\\]^`{|}~"
 _LEVEL_B = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in _ISO646_VARIANT)
-_LEVEL_A = "".join(c for c in _LEVEL_B if not ("a" <= c <= "z"))
+_LEVEL_A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>"
 # X12.6 basic character set; the extended set adds lower case and the other printable ASCII.
 _X12_BASIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"&'()*+,-./:;?="
 _X12_EXTENDED = "".join(chr(c) for c in range(0x20, 0x7F))
