@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
 from pydantic import ValidationError
 
 from gateway.errors import ConfigError

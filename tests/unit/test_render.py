@@ -20,7 +20,7 @@ from gateway.events.schemas import SchemaSet
 from gateway.mapping.loader import check_partners
 from gateway.mapping.targets import targets_of
 from gateway.pipeline import Document
-from gateway.render import RenderError, Routes, load_routes, numbering, render
+from gateway.render import RenderError, load_routes, numbering, render
 from gateway.render.routes import routes_from
 from gateway.sinks.memory import MemorySink
 from gateway.state.memory import MemoryStore
