@@ -117,6 +117,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
     targets = load_targets(config.schemas)
     problems = check_partners(config.mappings, targets, keep := [])
+    from gateway.render import check_routes
+
+    problems += check_routes(config.mappings, config.schemas)  # outbound templates against the schemas
     for line in problems:
         print(line, file=sys.stderr)
     if problems:

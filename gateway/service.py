@@ -108,6 +108,11 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         dispatcher.start()
         closing.insert(0, dispatcher.stop)
 
+        consumer = outbound_consumer(config, parts, store, intake.archive, servers)
+        if consumer is not None:
+            consumer.start()
+            closing.insert(0, consumer.stop)
+
         folder = FolderInbound(FolderConfig(path=inbox))
         folder.start(deliver)
         closing.insert(0, folder.stop)
@@ -181,6 +186,22 @@ def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
         if partner.id not in channels and http is not None and http.deliver is not None:
             channels[partner.id] = HttpSender(http.deliver)
     return channels
+
+
+def outbound_consumer(config: GatewayConfig, parts, store, archive, servers: str):
+    """The consumer group that turns events into partner documents, when any partner has outbound routes."""
+    from gateway.egress import Egress, EventConsumer
+    from gateway.render import load_routes
+
+    routes = load_routes(config.mappings, parts.schemas)
+    if not routes.event_types:
+        return None
+    topics = sorted({config.kafka.topics.get(t) or default_topic(t) for t in routes.event_types})
+    egress = Egress(store, archive, routes.plan, dead_letters=parts.sink.publish,
+                    dead_letter_topic=config.kafka.dead_letter_topic)
+    log.info("outbound routes", topics=topics, partners=sorted(routes.partners))
+    return EventConsumer(egress, bootstrap_servers=servers, topics=topics, group_id=f"{config.kafka.client_id}-outbound",
+                         encoder=parts.encoder, extra=config.kafka.extra)
 
 
 def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None) -> KeyRing:
