@@ -93,7 +93,7 @@ class Egress:
                 created_at=now, control_ref=control_refs.get("ISA13") or control_refs.get("UNB0020"),
                 receipt_id=f"event:{event_id}",
                 details={"event_type": event_type, "event_id": event_id, "route": plan.name,
-                         "control_refs": control_refs,
+                         "control_refs": control_refs, "filename": getattr(rendered, "filename", None),
                          "expects_ack": bool(getattr(rendered, "expects_ack", False))})
             self.store.add_outbound(document)
             done.append(Queued(document, plan))

@@ -100,7 +100,8 @@ class Dispatcher:
 
         with self.archive.open(doc.raw_ref) as stream:
             data = stream.read()
-        route = Route(partner_id=doc.partner_id, kind=doc.kind, filename=file_name(doc), prepared=prepared)
+        route = Route(partner_id=doc.partner_id, kind=doc.kind, filename=doc.details.get("filename") or file_name(doc),
+                      prepared=prepared)
         attempt = int(doc.details.get("attempts", 0)) + 1
         try:
             facts = channel.send(data, route) or {}
