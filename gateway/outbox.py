@@ -30,7 +30,7 @@ import structlog
 from adapters.base import Outbound
 from gateway.archive import Archive
 from gateway.errors import TerminalError, TransientError
-from gateway.events import Event
+from gateway.events import Event, dead_letter_id
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument, StateStore
 
 log = structlog.get_logger("gateway.outbox")
@@ -57,7 +57,8 @@ class Dispatcher:
     def __init__(self, store: StateStore, archive: Archive, channels: dict[str, Outbound], *,
                  attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0,
                  ack_deadline: Callable[[str], timedelta | None] = lambda partner: None,
-                 publish: Callable[[list[Event]], object] | None = None, overdue_topic: str = "") -> None:
+                 publish: Callable[[list[Event]], object] | None = None, overdue_topic: str = "",
+                 dead_letter_topic: str = "") -> None:
         self.store = store
         self.archive = archive
         self.channels = channels
@@ -67,6 +68,7 @@ class Dispatcher:
         self.ack_deadline = ack_deadline
         self.publish = publish
         self.overdue_topic = overdue_topic
+        self.dead_letter_topic = dead_letter_topic
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._no_channel: set[str] = set()
@@ -132,6 +134,22 @@ class Dispatcher:
     def _record(self, doc: OutboundDocument, status: str, **facts) -> None:
         details = {k: v for k, v in {**doc.details, **facts}.items() if v is not None}
         self.store.update_outbound(doc.with_status(status, details=details))
+        if status == DELIVERY_FAILED and self.publish is not None and self.dead_letter_topic:
+            self.publish([self._dead_letter(doc, details.get("error") or "delivery failed")])
+
+    def _dead_letter(self, doc: OutboundDocument, error: str) -> Event:
+        """A document that could not be delivered, on the dead-letter topic (its bytes stay in the archive)."""
+        now = datetime.now(timezone.utc)
+        record = {
+            "event_id": dead_letter_id(doc.id, "deliver", doc.details.get("error", "")),
+            "failed_at": now, "partner_id": doc.partner_id, "stage": "deliver", "reason_code": "DELIVERY_FAILED",
+            "error": f"{doc.kind} {doc.control_ref or doc.id}: {error}", "position": None,
+            "source": {"syntax": None, "message_type": doc.kind, "message_version": None,
+                       "interchange_ref": doc.control_ref, "group_ref": None, "message_ref": None,
+                       "transport": "outbound", "receipt_id": doc.receipt_id},
+            "raw_ref": doc.raw_ref, "message_ref": None,
+        }
+        return Event("DeadLetter", self.dead_letter_topic, doc.partner_id, record)
 
     def mark_overdue(self, now: datetime | None = None) -> int:
         """What was not answered in time becomes overdue and says so: an MDN past its deadline, and

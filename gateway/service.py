@@ -104,7 +104,8 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         dispatcher = Dispatcher(store, intake.archive, outbound_channels(config, partners, profiles),
                                 ack_deadline=ack_waits.get, publish=parts.sink.publish,
                                 overdue_topic=config.kafka.topics.get("AcknowledgementOverdue")
-                                or default_topic("AcknowledgementOverdue"))
+                                or default_topic("AcknowledgementOverdue"),
+                                dead_letter_topic=config.kafka.dead_letter_topic)
         dispatcher.start()
         closing.insert(0, dispatcher.stop)
 

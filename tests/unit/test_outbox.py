@@ -91,13 +91,23 @@ def test_a_transient_failure_then_success_is_sent(outbox):
     assert sent.status == SENT and sent.details["attempts"] == 2 and "error" not in sent.details
 
 
-def test_a_terminal_failure_is_recorded_at_once(outbox):
+def test_a_terminal_failure_is_recorded_at_once_and_dead_lettered(outbox):
+    from pathlib import Path
+
+    from gateway.events import SchemaSet
+
     store, archive, queue = outbox
     doc = queue()
-    dispatcher = Dispatcher(store, archive, {"acme": Recorder(TerminalError("no such folder /in"))})
+    published = []
+    dispatcher = Dispatcher(store, archive, {"acme": Recorder(TerminalError("no such folder /in"))},
+                            publish=published.extend, dead_letter_topic="edigw.deadletter")
     dispatcher.deliver_due(T0)
     failed = status(store, doc)
     assert failed.status == DELIVERY_FAILED and failed.details["error"] == "no such folder /in"
+    [letter] = published
+    assert letter.topic == "edigw.deadletter" and letter.record["stage"] == "deliver"
+    assert "no such folder /in" in letter.record["error"] and letter.record["raw_ref"] == doc.raw_ref
+    SchemaSet.load(Path(__file__).resolve().parents[2] / "schemas").validate("DeadLetter", letter.record)
 
 
 def test_documents_of_a_partner_without_a_channel_wait(outbox):
