@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 # Debian keeps initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off the PATH).
 SYSTEM := $(VENV)/.system-stamp
 $(SYSTEM): Makefile
+	@command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
 	@test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@mkdir -p $(VENV) && touch $@
