@@ -3,7 +3,6 @@ OpenSSL (through cryptography's PKCS#7 builders, and the openssl command, which 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import zlib
 
