@@ -109,8 +109,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         dispatcher.start()
         closing.insert(0, dispatcher.stop)
 
-        consumer = outbound_consumer(config, parts, store, intake.archive, servers)
-        if consumer is not None:
+        for consumer in outbound_consumers(config, parts, store, intake.archive, servers):
             consumer.start()
             closing.insert(0, consumer.stop)
 
@@ -189,20 +188,27 @@ def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
     return channels
 
 
-def outbound_consumer(config: GatewayConfig, parts, store, archive, servers: str):
-    """The consumer group that turns events into partner documents, when any partner has outbound routes."""
+def outbound_consumers(config: GatewayConfig, parts, store, archive, servers: str) -> list:
+    """One consumer group per outbound route (``<client_id>-outbound-<partner>-<route>``): a route
+    that is stuck (its partner's template fails, say) holds back no other, and a new route starts
+    with what is already on its topic."""
     from gateway.egress import Egress, EventConsumer
-    from gateway.render import load_routes
+    from gateway.render import Planned, load_routes
 
-    routes = load_routes(config.mappings, parts.schemas)
-    if not routes.event_types:
-        return None
-    topics = sorted({config.kafka.topics.get(t) or default_topic(t) for t in routes.event_types})
-    egress = Egress(store, archive, routes.plan, dead_letters=parts.sink.publish,
-                    dead_letter_topic=config.kafka.dead_letter_topic)
-    log.info("outbound routes", topics=topics, partners=sorted(routes.partners))
-    return EventConsumer(egress, bootstrap_servers=servers, topics=topics, group_id=f"{config.kafka.client_id}-outbound",
-                         encoder=parts.encoder, extra=config.kafka.extra)
+    consumers = []
+    for route in load_routes(config.mappings, parts.schemas).all:
+        def plan(event_type: str, record: dict, route=route) -> list:
+            return [Planned(route, record)] if event_type == route.event_type and route.takes(record) else []
+
+        egress = Egress(store, archive, plan, dead_letters=parts.sink.publish,
+                        dead_letter_topic=config.kafka.dead_letter_topic)
+        topic = config.kafka.topics.get(route.event_type) or default_topic(route.event_type)
+        consumers.append(EventConsumer(egress, bootstrap_servers=servers, topics=[topic],
+                                       group_id=f"{config.kafka.client_id}-outbound-{route.partner_id}-{route.name}",
+                                       encoder=parts.encoder, extra=config.kafka.extra))
+    if consumers:
+        log.info("outbound routes", routes=len(consumers))
+    return consumers
 
 
 def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None) -> KeyRing:
