@@ -140,6 +140,9 @@ class EventConsumer:
             "enable.auto.commit": False,  # committed by hand, after the documents are queued
             "auto.offset.reset": "earliest",  # a new route starts with what is already on the topic
             "session.timeout.ms": 6000,
+            # a route's topic may not exist yet (nothing published to it): look again every
+            # few seconds rather than librdkafka's default five minutes
+            "topic.metadata.refresh.interval.ms": 5000,
             **(extra or {}),
         })
         self._stop = threading.Event()

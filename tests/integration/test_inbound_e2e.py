@@ -128,7 +128,8 @@ def test_edigw_run_with_its_embedded_broker_takes_a_dropped_file(tmp_path):
         store.close()
         assert statuses == ["duplicate", "published"]
         assert len(consume(f"127.0.0.1:{port}", "edigw.order-created", 2, timeout=8)) == 1
-        assert len(list((tmp_path / "var" / "archive" / "sha256").rglob("*"))) == 2  # one folder, one file
+        # both copies point at one archived file (content-addressed)
+        assert len({r.raw_ref for r in SqliteStore(tmp_path / "var" / "state.db").find_receipts()}) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

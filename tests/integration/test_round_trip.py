@@ -89,7 +89,7 @@ def test_850_in_855_out_997_back(broker, tmp_path):
                              timeout=10).json()["documents"]
             return [d for d in docs if d["kind"] == "855" and d["status"] == "sent"]
 
-        [doc] = wait_for(sent_855, 60)
+        [doc] = wait_for(sent_855, 90)
         got = tmp_path / "got"
         got.mkdir()
         fetched = sftp_batch(sftp, "acme", f"get outbox/* {got}/\n", workdir=tmp_path, key=client_key)
