@@ -11,10 +11,17 @@ dispatcher sends what is due through the partner's outbound adapter
            TransientError -> queued again after a backoff, failed after the last attempt
            TerminalError  -> failed, with the reason
 
-Nothing is sent twice by one dispatcher; several gateway instances sharing a
-store should run one dispatcher between them (or accept that a crash between
-send and record re-sends: control numbers and file names stay the same, so
-the partner's duplicate check catches it).
+Several gateway instances sharing a state store each run a dispatcher: before
+sending, a dispatcher leases the document (``StateStore.claim_outbound``) for
+``lease`` seconds, and one that finds it leased by another leaves it alone;
+recording the result ends the lease. So a document is sent by one instance
+only. An instance that dies between sending and recording leaves its lease
+to run out, and then another instance sends the document again: towards the
+partner delivery is at least once in that window, with the same bytes, file
+name and control numbers, so the partner's duplicate check catches it. The
+lease must outlast the longest send (a channel's timeout), or a slow send may
+be taken over while it is still going; the instances' clocks must agree to
+well within it.
 """
 
 from __future__ import annotations
@@ -58,8 +65,10 @@ class Dispatcher:
                  attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0,
                  ack_deadline: Callable[[str], timedelta | None] = lambda partner: None,
                  publish: Callable[[list[Event]], object] | None = None, overdue_topic: str = "",
-                 dead_letter_topic: str = "") -> None:
+                 dead_letter_topic: str = "", owner: str | None = None, lease: float = 300.0) -> None:
         self.store = store
+        self.owner = owner or uuid.uuid4().hex  # this dispatcher, in the leases it takes
+        self.lease = timedelta(seconds=lease)
         self.archive = archive
         self.channels = channels
         self.attempts = attempts
@@ -75,12 +84,14 @@ class Dispatcher:
 
     # -- one round ----------------------------------------------------------------
     def deliver_due(self, now: datetime | None = None) -> int:
-        """Send every queued document whose time has come; how many were sent."""
-        now = now or datetime.now(timezone.utc)
+        """Send every queued document whose time has come and that no other dispatcher has
+        leased; how many were sent."""
+        given = now
         sent = 0
         for doc in self.store.find_outbound(status=QUEUED, limit=1000):
-            due = doc.details.get("next_attempt")
-            if due and datetime.fromisoformat(due) > now:
+            # A round may take longer than a lease: each claim and send reads the clock afresh.
+            now = given or datetime.now(timezone.utc)
+            if not self._due(doc, now):
                 continue
             channel = self.channels.get(doc.partner_id)
             if channel is None:
@@ -89,8 +100,19 @@ class Dispatcher:
                     log.warning("documents wait: the partner has no outbound channel", partner=doc.partner_id,
                                 kind=doc.kind)
                 continue
-            sent += self._send(doc, channel, now)
+            claimed = self.store.claim_outbound(doc.id, self.owner, until=now + self.lease, now=now)
+            if claimed is None:  # sent or being sent by another instance since it was listed
+                continue
+            if not self._due(claimed, now):  # another instance tried it meanwhile and set a later attempt
+                self.store.update_outbound(claimed)  # unchanged, only the lease ends
+                continue
+            sent += self._send(claimed, channel, now)
         return sent
+
+    @staticmethod
+    def _due(doc: OutboundDocument, now: datetime) -> bool:
+        due = doc.details.get("next_attempt")
+        return not due or datetime.fromisoformat(due) <= now
 
     def _send(self, doc: OutboundDocument, channel: Outbound, now: datetime) -> int:
         current = doc
@@ -98,7 +120,7 @@ class Dispatcher:
         def prepared(external_ref: str, facts: dict) -> None:
             nonlocal current
             current = current.with_status(QUEUED, external_ref=external_ref, details={**current.details, **facts})
-            self.store.update_outbound(current)
+            self.store.update_outbound(current, keep_lease=True)  # still being sent: no one else may take it
 
         with self.archive.open(doc.raw_ref) as stream:
             data = stream.read()

@@ -112,7 +112,19 @@ class StateStore(abc.ABC):
         """Queue ``document``; False (and nothing changed) when its id is already there."""
 
     @abc.abstractmethod
-    def update_outbound(self, document: OutboundDocument) -> None: ...
+    def update_outbound(self, document: OutboundDocument, *, keep_lease: bool = False) -> None:
+        """Store the document's new status, details and external reference, and release its
+        delivery lease (see :meth:`claim_outbound`) unless ``keep_lease``: what is recorded in
+        the middle of a send must not let another instance take the document."""
+
+    @abc.abstractmethod
+    def claim_outbound(self, document_id: str, owner: str, *, until: datetime,
+                       now: datetime | None = None) -> OutboundDocument | None:
+        """Lease the document to ``owner`` for delivery until ``until``, in one atomic step, when
+        it is queued and no other owner's lease runs past ``now``; the document as it is then,
+        else None (sent, failed, or being sent by someone else). The same owner may claim again.
+        The lease ends with :meth:`update_outbound` or when ``until`` has passed, so the documents
+        of an instance that died mid-send are taken by another after a while."""
 
     @abc.abstractmethod
     def get_outbound(self, document_id: str) -> OutboundDocument | None: ...

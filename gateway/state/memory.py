@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from gateway.errors import TerminalError
-from gateway.state.base import OutboundDocument, Receipt, StateStore
+from gateway.state.base import QUEUED, OutboundDocument, Receipt, StateStore
 
 
 class MemoryStore(StateStore):
@@ -17,6 +17,7 @@ class MemoryStore(StateStore):
         self._interchanges: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._numbers: dict[tuple[str, str], int] = {}
         self._outbound: dict[str, OutboundDocument] = {}
+        self._leases: dict[str, tuple[str, datetime]] = {}  # document id -> (owner, until)
 
     def add_receipt(self, receipt: Receipt) -> Receipt:
         with self._lock:
@@ -67,11 +68,24 @@ class MemoryStore(StateStore):
         with self._lock:
             return self._outbound.setdefault(document.id, document) is document
 
-    def update_outbound(self, document: OutboundDocument) -> None:
+    def update_outbound(self, document: OutboundDocument, *, keep_lease: bool = False) -> None:
         with self._lock:
             if document.id not in self._outbound:
                 raise KeyError(document.id)
             self._outbound[document.id] = document
+            if not keep_lease:
+                self._leases.pop(document.id, None)
+
+    def claim_outbound(self, document_id, owner, *, until, now=None) -> OutboundDocument | None:
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            document = self._outbound.get(document_id)
+            lease = self._leases.get(document_id)
+            if document is None or document.status != QUEUED or (
+                    lease is not None and lease[0] != owner and lease[1] > now):
+                return None
+            self._leases[document_id] = (owner, until)
+            return document
 
     def get_outbound(self, document_id: str) -> OutboundDocument | None:
         return self._outbound.get(document_id)

@@ -21,7 +21,11 @@ any number of processes and machines may share the database:
   holds the reference afterwards: exactly one of concurrent claimants wins;
 - idempotency keys: a partial unique index on (partner, key); a concurrent
   second insert waits for the first, does nothing and reads the earlier receipt;
-- the schema is created at start-up with ``CREATE ... IF NOT EXISTS`` under a
+- outbound deliveries: one conditional ``UPDATE ... RETURNING`` leases a queued
+  document to one dispatcher; a concurrent claimant waits for the row lock and
+  then sees the lease, so exactly one instance sends it;
+- the schema is created at start-up with ``CREATE ... IF NOT EXISTS`` (and
+  columns added since with ``ADD COLUMN IF NOT EXISTS``) under a
   transaction-scoped advisory lock, so instances starting at once do not race
   on the catalogue (and one that finds everything in place takes no lock).
 
@@ -68,7 +72,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from gateway.errors import ConfigError, TerminalError, TransientError
-from gateway.state.base import OutboundDocument, Receipt, StateStore
+from gateway.state.base import QUEUED, OutboundDocument, Receipt, StateStore
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -113,7 +117,12 @@ SCHEMA: tuple[tuple[str, str], ...] = (
         status text NOT NULL,
         updated_at timestamptz,
         details jsonb NOT NULL DEFAULT '{}',
-        external_ref text)"""),
+        external_ref text,
+        lease_owner text,
+        lease_until timestamptz)"""),
+    # columns added since: a name "table.column" is looked for among the table's columns
+    ("outbound.lease_owner", "ALTER TABLE outbound ADD COLUMN IF NOT EXISTS lease_owner text"),
+    ("outbound.lease_until", "ALTER TABLE outbound ADD COLUMN IF NOT EXISTS lease_until timestamptz"),
     ("outbound_external", "CREATE INDEX IF NOT EXISTS outbound_external ON outbound (external_ref) "
                           "WHERE external_ref IS NOT NULL"),
     ("outbound_receipt", "CREATE INDEX IF NOT EXISTS outbound_receipt ON outbound (receipt_id)"),
@@ -305,11 +314,15 @@ class PostgresStore(StateStore):
 
     def _initialise(self) -> None:
         """Create what is missing of the schema, in the schema new tables go to (``current_schema()``)."""
-        names = [name for name, _ in SCHEMA]
-        present = ("SELECT count(*) FROM pg_class WHERE relnamespace = "
-                   "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND relname = ANY(%s)")
+        relations = [name for name, _ in SCHEMA if "." not in name]
+        columns = [name for name, _ in SCHEMA if "." in name]
+        present = ("SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = ns.oid AND relname = ANY(%s)) "
+                   "+ (SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                   "WHERE c.relnamespace = ns.oid AND NOT a.attisdropped AND c.relname || '.' || a.attname = ANY(%s)) "
+                   "FROM pg_namespace ns WHERE ns.nspname = current_schema()")
         with self._conn() as conn:
-            if conn.execute(present, (names,)).fetchone()[0] == len(names):
+            found = conn.execute(present, (relations, columns)).fetchone()
+            if found is not None and found[0] == len(SCHEMA):
                 return
             try:
                 with conn.transaction():
@@ -440,15 +453,28 @@ class PostgresStore(StateStore):
                 (d.id, d.partner_id, d.kind, d.raw_ref, _utc(d.created_at), d.control_ref, d.receipt_id,
                  d.status, _utc(d.updated_at), Jsonb(d.details or {}), d.external_ref)).rowcount
 
-    def update_outbound(self, document: OutboundDocument) -> None:
+    def update_outbound(self, document: OutboundDocument, *, keep_lease: bool = False) -> None:
         d = document
+        release = "" if keep_lease else ", lease_owner = NULL, lease_until = NULL"
         with self._conn() as conn:
-            changed = conn.execute("UPDATE outbound SET status = %s, updated_at = %s, details = %s, "
-                                   "external_ref = %s WHERE id = %s",
+            changed = conn.execute(f"UPDATE outbound SET status = %s, updated_at = %s, details = %s, "
+                                   f"external_ref = %s{release} WHERE id = %s",
                                    (d.status, _utc(d.updated_at), Jsonb(d.details or {}), d.external_ref,
                                     d.id)).rowcount
         if not changed:
             raise KeyError(d.id)
+
+    def claim_outbound(self, document_id, owner, *, until, now=None) -> OutboundDocument | None:
+        # One statement: a concurrent claimant waits for the row lock, then finds the condition
+        # re-checked against the row the winner left, with its lease.
+        with self._conn() as conn:
+            row = conn.execute(
+                "UPDATE outbound SET lease_owner = %(owner)s, lease_until = %(until)s "
+                "WHERE id = %(id)s AND status = %(queued)s AND (lease_owner IS NULL OR lease_owner = %(owner)s "
+                "OR lease_until <= coalesce(%(now)s::timestamptz, now())) "
+                f"RETURNING {_OUTBOUND}",
+                dict(id=document_id, owner=owner, until=_utc(until), now=_utc(now), queued=QUEUED)).fetchone()
+        return None if row is None else self._outbound(row)
 
     def get_outbound(self, document_id: str) -> OutboundDocument | None:
         found = self.find_outbound(document_id=document_id, limit=1)
@@ -468,9 +494,13 @@ class PostgresStore(StateStore):
         sql += " ORDER BY created_at, id COLLATE \"C\" LIMIT %s"
         with self._conn() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
-        return [OutboundDocument(id=r[0], partner_id=r[1], kind=r[2], raw_ref=r[3], created_at=_utc(r[4]),
-                                 control_ref=r[5], receipt_id=r[6], status=r[7], updated_at=_utc(r[8]),
-                                 details=r[9] or {}, external_ref=r[10]) for r in rows]
+        return [self._outbound(row) for row in rows]
+
+    @staticmethod
+    def _outbound(r: tuple) -> OutboundDocument:
+        return OutboundDocument(id=r[0], partner_id=r[1], kind=r[2], raw_ref=r[3], created_at=_utc(r[4]),
+                                control_ref=r[5], receipt_id=r[6], status=r[7], updated_at=_utc(r[8]),
+                                details=r[9] or {}, external_ref=r[10])
 
     def ping(self) -> None:
         with self._conn() as conn:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gateway.errors import TerminalError, TransientError
-from gateway.state.base import OutboundDocument, Receipt, StateStore
+from gateway.state.base import QUEUED, OutboundDocument, Receipt, StateStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -66,7 +66,9 @@ CREATE TABLE IF NOT EXISTS outbound (
     status TEXT NOT NULL,
     updated_at TEXT,
     details TEXT,
-    external_ref TEXT
+    external_ref TEXT,
+    lease_owner TEXT,  -- the dispatcher sending it, until lease_until (see claim_outbound)
+    lease_until TEXT
 );
 CREATE INDEX IF NOT EXISTS outbound_receipt ON outbound (receipt_id);
 CREATE INDEX IF NOT EXISTS outbound_status ON outbound (partner_id, status, created_at);
@@ -121,15 +123,21 @@ class SqliteStore(StateStore):
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
+                    statements = [s for s in SCHEMA.split(";") if s.strip()]
+                    tables = [s for s in statements if s.strip().startswith("CREATE TABLE")]
+                    for statement in tables:
+                        self._db.execute(statement)
+                    # Columns added since, before the indexes: one may be on such a column.
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
                     if "details" not in columns:  # a file written before receipts had details
                         self._db.execute("ALTER TABLE receipts ADD COLUMN details TEXT")
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbound)")}
-                    if "external_ref" not in columns:
-                        self._db.execute("ALTER TABLE outbound ADD COLUMN external_ref TEXT")
+                    for column in ("external_ref", "lease_owner", "lease_until"):
+                        if column not in columns:
+                            self._db.execute(f"ALTER TABLE outbound ADD COLUMN {column} TEXT")
+                    for statement in statements:
+                        if statement not in tables:
+                            self._db.execute(statement)
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
@@ -254,14 +262,26 @@ class SqliteStore(StateStore):
                  document.control_ref, document.receipt_id, document.status, _text(document.updated_at),
                  _json(document.details), document.external_ref)).rowcount
 
-    def update_outbound(self, document: OutboundDocument) -> None:
+    def update_outbound(self, document: OutboundDocument, *, keep_lease: bool = False) -> None:
+        release = "" if keep_lease else ", lease_owner = NULL, lease_until = NULL"
         with self._write() as db:
-            changed = db.execute("UPDATE outbound SET status = ?, updated_at = ?, details = ?, external_ref = ? "
-                                 "WHERE id = ?", (document.status, _text(document.updated_at),
-                                                  _json(document.details), document.external_ref,
-                                                  document.id)).rowcount
+            changed = db.execute(f"UPDATE outbound SET status = ?, updated_at = ?, details = ?, external_ref = ?"
+                                 f"{release} WHERE id = ?", (document.status, _text(document.updated_at),
+                                                             _json(document.details), document.external_ref,
+                                                             document.id)).rowcount
             if not changed:
                 raise KeyError(document.id)
+
+    def claim_outbound(self, document_id, owner, *, until, now=None) -> OutboundDocument | None:
+        now = now or datetime.now(timezone.utc)
+        with self._write() as db:
+            # The write lock is held from BEGIN IMMEDIATE: of several processes, one updates first
+            # and the others then see its lease.
+            if not db.execute("UPDATE outbound SET lease_owner = ?, lease_until = ? WHERE id = ? AND status = ? "
+                              "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)",
+                              (owner, _text(until), document_id, QUEUED, owner, _text(now))).rowcount:
+                return None
+            return self.get_outbound(document_id)
 
     def get_outbound(self, document_id: str) -> OutboundDocument | None:
         found = self.find_outbound(document_id=document_id, limit=1)

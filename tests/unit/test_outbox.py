@@ -1,7 +1,11 @@
-"""The outbox dispatcher: queued documents go out through the partner's channel, with retries."""
+"""The outbox dispatcher: queued documents go out through the partner's channel, with retries,
+sent by one of several dispatchers sharing a store."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +16,9 @@ from gateway.errors import TerminalError, TransientError
 from gateway.outbox import Dispatcher
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument
 from gateway.state.memory import MemoryStore
+from gateway.state.postgres import PostgresStore
+from gateway.state.sqlite import SqliteStore
+from tests.postgres import Postgres, PostgresUnavailable
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
 
@@ -175,3 +182,136 @@ def test_an_answered_document_is_never_overdue(outbox):
     sent = status(store, doc)
     store.update_outbound(sent.with_status(SENT, details={**sent.details, "acknowledgement": {"status": "accepted"}}))
     assert dispatcher.mark_overdue(T0 + timedelta(hours=5)) == 0
+
+
+# -- several dispatchers sharing a store -----------------------------------------------------
+
+def test_a_document_leased_by_another_dispatcher_waits_until_the_lease_runs_out(outbox):
+    store, archive, queue = outbox
+    doc = queue()
+    assert store.claim_outbound(doc.id, "crashed", until=T0 + timedelta(minutes=5), now=T0) is not None
+    channel = Recorder()
+    dispatcher = Dispatcher(store, archive, {"acme": channel}, lease=300)
+    assert dispatcher.owner != Dispatcher(store, archive, {}).owner
+    assert dispatcher.deliver_due(T0 + timedelta(minutes=4)) == 0 and channel.sent == []
+    assert status(store, doc).status == QUEUED
+    assert dispatcher.deliver_due(T0 + timedelta(minutes=5)) == 1  # its owner died mid-send: sent again
+    assert status(store, doc).status == SENT
+    # recording the result ended this dispatcher's lease, which would have run until T0 + 10 min
+    store.update_outbound(status(store, doc).with_status(QUEUED), keep_lease=True)
+    assert store.claim_outbound(doc.id, "other", until=T0 + timedelta(minutes=9), now=T0 + timedelta(minutes=6))
+
+
+def test_the_lease_holds_while_facts_are_recorded_mid_send(outbox):
+    store, archive, queue = outbox
+    doc = queue(kind="ORDRSP")
+    taken: list = []
+
+    class Prying(Recorder):
+        def send(self, document, route):
+            route.prepared("<msg-1@edigw>", {"mdn": "pending"})
+            taken.append(store.claim_outbound(doc.id, "other", until=T0 + timedelta(minutes=5), now=T0))
+            return super().send(document, route)
+
+    Dispatcher(store, archive, {"acme": Prying()}).deliver_due(T0)
+    assert taken == [None] and status(store, doc).status == SENT
+
+
+def test_a_document_another_dispatcher_tried_meanwhile_waits_for_its_next_attempt(outbox):
+    store, archive, queue = outbox
+    doc = queue()
+    channel = Recorder()
+    dispatcher = Dispatcher(store, archive, {"acme": channel})
+    listed = store.find_outbound
+
+    def stale_listing(**kw):
+        # what this dispatcher listed before another one failed to send it and set a later attempt
+        found = listed(**kw)
+        store.update_outbound(doc.with_status(QUEUED, details={
+            "attempts": 1, "next_attempt": (T0 + timedelta(seconds=5)).isoformat()}))
+        return found
+
+    store.find_outbound = stale_listing
+    assert dispatcher.deliver_due(T0) == 0 and channel.sent == []
+    store.find_outbound = listed
+    assert store.claim_outbound(doc.id, "other", until=T0 + timedelta(minutes=5), now=T0) is not None  # released
+
+
+class SlowChannel(Outbound):
+    """A partner's channel that takes a while, shared by the dispatchers of every instance."""
+
+    def __init__(self, received: list[bytes]) -> None:
+        self.received = received
+        self.count = 0
+
+    def send(self, document: bytes, route) -> None:
+        time.sleep(0.005)
+        self.received.append(document)  # list.append is atomic
+        self.count += 1
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    problem, server = None, None
+    try:
+        server = Postgres()
+        server.start()
+    except PostgresUnavailable as exc:
+        problem = str(exc)
+        if server is not None:
+            server.close()
+    if problem is not None:
+        pytest.fail(f"cannot start the PostgreSQL test server: {problem}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_stores(request, tmp_path):
+    """Two store objects on one database, as two gateway instances have."""
+    if request.param == "sqlite":
+        stores = [SqliteStore(tmp_path / "state.db") for _ in range(2)]
+    else:
+        url = request.getfixturevalue("postgres").create_schema("shared")
+        stores = [PostgresStore(url) for _ in range(2)]
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def test_two_dispatchers_sharing_a_store_send_every_document_exactly_once(shared_stores, tmp_path):
+    documents = [f"ISA*{i:03d}~".encode() for i in range(50)]
+    archive = Archive(tmp_path / "archive")  # a volume both instances see
+    created = datetime.now(timezone.utc)
+    for i, data in enumerate(documents):
+        raw_ref, _ = archive.put(data)
+        shared_stores[0].add_outbound(OutboundDocument(
+            id=f"doc-{i:03d}", partner_id="acme", kind="997", raw_ref=raw_ref, created_at=created,
+            control_ref=f"{i:09d}"))
+    received: list[bytes] = []
+    channels = [SlowChannel(received) for _ in shared_stores]
+    dispatchers = [Dispatcher(store, Archive(tmp_path / "archive"), {"acme": channel})
+                   for store, channel in zip(shared_stores, channels)]
+    barrier = threading.Barrier(len(dispatchers))
+    errors: list[BaseException] = []
+
+    def run(dispatcher: Dispatcher) -> None:
+        try:
+            barrier.wait(10)
+            dispatcher.deliver_due()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    twice = [data for data, n in Counter(received).items() if n > 1]
+    assert not twice, f"{len(twice)} documents sent more than once"
+    assert sorted(received) == documents
+    assert all(channel.count for channel in channels)  # both were at work at once
+    assert {d.status for d in shared_stores[1].find_outbound(limit=100)} == {SENT}

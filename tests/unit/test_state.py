@@ -258,6 +258,41 @@ def test_outbound_documents_round_trip_oldest_first(store):
         store.update_outbound(outbound())
 
 
+def test_an_outbound_lease_is_one_owners_until_it_runs_out_or_is_released(store):
+    doc = outbound(details={"attempts": 1})
+    store.add_outbound(doc)
+    minute = timedelta(minutes=1)
+    got = store.claim_outbound(doc.id, "a", until=T0 + 5 * minute, now=T0)
+    assert got == doc and got.details == {"attempts": 1}
+    assert store.claim_outbound(doc.id, "b", until=T0 + 6 * minute, now=T0 + minute) is None  # a's lease runs
+    assert store.claim_outbound(doc.id, "a", until=T0 + 6 * minute, now=T0 + minute) == doc  # a may renew it
+    assert store.claim_outbound(doc.id, "b", until=T0 + 9 * minute, now=T0 + 6 * minute) == doc  # ran out
+    assert store.claim_outbound(doc.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute) is None  # now b's
+    # what is recorded during a send keeps the lease; recording the result ends it
+    store.update_outbound(doc.with_status(QUEUED, external_ref="<m1@edigw>"), keep_lease=True)
+    assert store.claim_outbound(doc.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute) is None
+    retry = doc.with_status(QUEUED, details={"attempts": 2}, external_ref="<m1@edigw>")
+    store.update_outbound(retry)
+    got = store.claim_outbound(doc.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute)
+    assert got == retry and got.details == {"attempts": 2}  # the document as it is now
+    # only queued documents can be claimed, whoever's lease has run out
+    store.update_outbound(retry.with_status(SENT))
+    assert store.claim_outbound(doc.id, "a", until=T0 + 20 * minute, now=T0 + 10 * minute) is None
+    assert store.claim_outbound(doc.id, "b", until=T0 + 20 * minute, now=T0 + 10 * minute) is None
+    assert store.claim_outbound("nothing", "a", until=T0 + minute, now=T0) is None
+    assert store.get_outbound(doc.id).status == SENT
+
+
+def test_concurrent_claims_of_one_outbound_document_have_exactly_one_winner(store):
+    docs = [outbound() for _ in range(10)]
+    for doc in docs:
+        store.add_outbound(doc)
+    now = datetime.now(timezone.utc)
+    for doc in docs:
+        results = _race(8, lambda i: store.claim_outbound(doc.id, f"owner-{i}", until=now + timedelta(minutes=5)))
+        assert sum(got is not None for got in results) == 1, results
+
+
 def test_a_durable_store_keeps_everything_across_a_reopen(location):
     s = open_store(location)
     r = s.add_receipt(receipt(status=DUPLICATE, refs=("PO-1",)))
@@ -288,6 +323,26 @@ def test_control_numbers_are_unique_across_processes(location):
     for p in procs:
         p.join(30)
     assert sorted(numbers) == list(range(1, 301))
+
+
+def test_a_sqlite_file_from_before_outbound_leases_is_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE outbound (id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, kind TEXT NOT NULL, "
+                "raw_ref TEXT NOT NULL, created_at TEXT NOT NULL, control_ref TEXT, receipt_id TEXT, "
+                "status TEXT NOT NULL, updated_at TEXT, details TEXT)")
+    old.execute("INSERT INTO outbound VALUES ('d1', 'acme', '997', 'sha256:cd', '2026-11-20T09:30:00.000000Z', "
+                "'000000001', NULL, 'queued', NULL, NULL)")
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    try:
+        assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).control_ref == "000000001"
+        assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
+    finally:
+        store.close()
 
 
 # -- open_store ----------------------------------------------------------------------------
@@ -325,6 +380,21 @@ def test_postgres_columns_are_timestamptz_and_jsonb(postgres):
     assert types[("interchanges", "seen_at")] == types[("outbound", "created_at")] == "timestamp with time zone"
     assert types[("receipts", "details")] == types[("outbound", "details")] == "jsonb"
     assert types[("control_numbers", "last")] == "bigint"
+
+
+def test_postgres_adds_the_lease_columns_to_an_outbound_table_from_before(postgres):
+    url = fresh_url(postgres)
+    store = PostgresStore(url)
+    store.add_outbound(outbound(id="d1"))
+    store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE outbound DROP COLUMN lease_owner, DROP COLUMN lease_until")
+    store = PostgresStore(url)
+    try:
+        assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).id == "d1"
+        assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
+    finally:
+        store.close()
 
 
 def test_postgres_schema_is_created_once_by_stores_starting_together(postgres):
