@@ -78,6 +78,10 @@ CODES: dict[str, CodeInfo] = {
         I, "the interchange trailer's count differs from the groups/messages received", ta1="021", contrl="29"
     ),
     "TRAILING_DATA": CodeInfo(I, "data follows the interchange trailer", ta1="022", contrl="33"),
+    # found by the intake, not the reader: the partner sent this control reference before
+    "INTERCHANGE_DUPLICATE": CodeInfo(
+        I, "the partner sent an interchange with this control reference before", ta1="025", contrl="26"
+    ),
     "SEGMENT_OUTSIDE_ENVELOPE": CodeInfo(
         I, "a segment stands outside any message or group", ta1="024", ak3="2", contrl="33"
     ),

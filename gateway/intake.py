@@ -10,7 +10,7 @@ ids are deterministic, so a document that was half published before the crash
 produces the same ids again, and consumers see duplicates only with equal ids.
 
 Duplicate interchanges (the same partner and interchange reference within
-the window) are an explicit :class:`~gateway.pipeline.Skip` from the
+the window) are an explicit :class:`~gateway.pipeline.Duplicate` from the
 ``skip_duplicates`` stage, recorded on the receipt; nothing is published again.
 """
 
@@ -30,7 +30,7 @@ from gateway.acks import Acknowledgement, read_acknowledgement
 from gateway.archive import Archive
 from gateway.errors import TransientError
 from gateway.metrics import Metrics
-from gateway.pipeline import Document, Outcome, Pipeline, Skip, Unit
+from gateway.pipeline import Document, Duplicate, Outcome, Pipeline, Unit
 from gateway.state.base import (
     CONFIRMED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt, StateStore,
     new_receipt_id,
@@ -225,8 +225,8 @@ class Intake:
         earlier = self.store.claim_interchange(unit.partner.id, ic.control_ref, unit.document.receipt_id or "",
                                                window=self.duplicate_window)
         if earlier is not None:
-            raise Skip(f"duplicate of interchange {ic.control_ref} from {unit.partner.id}, "
-                       f"first received as {earlier}")
+            raise Duplicate(f"duplicate of interchange {ic.control_ref} from {unit.partner.id}, "
+                            f"first received as {earlier}", earlier)
 
 
 def _verdict_for(report, refs: dict) -> str | None:

@@ -8,8 +8,9 @@ The per-message stages are a list of plain callables ``stage(unit)``, run in
 order, like structlog's processors. A stage may
 
 * fill the unit (its partner, its events) and return;
-* raise :class:`Skip` — an explicit "nothing to publish, and that is fine"
-  (a duplicate, say), recorded as skipped;
+* raise :class:`Skip` — an explicit "nothing to publish, and that is fine",
+  recorded as skipped; :class:`Duplicate` says why: the interchange came
+  before, and it is answered as a duplicate;
 * raise a :class:`~gateway.errors.TerminalError` that carries an Issue — the
   message becomes a dead-letter record naming stage, code, text and position.
 
@@ -45,6 +46,15 @@ class Skip(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Duplicate(Skip):
+    """Raised by a stage: this message's interchange was received before; it is skipped, and
+    the interchange is answered as a duplicate (TA1 025, CONTRL 26) rather than acknowledged."""
+
+    def __init__(self, reason: str, first_receipt: str = "") -> None:
+        super().__init__(reason)
+        self.first_receipt = first_receipt
 
 
 class Rejected(TerminalError):
@@ -233,7 +243,9 @@ class Pipeline:
             outcome.acknowledgements.append(ack.to_json())
 
     def _acknowledge_unreadable(self, doc: Document, error: EdiSyntaxError, outcome: Outcome) -> None:
-        """A TA1 for an X12 interchange the reader refused, when its ISA names a partner."""
+        """A TA1 or CONTRL for an interchange the reader refused, when its ISA or UNB names a partner."""
+        if outcome.interchanges:  # the header at the start is of an interchange already answered
+            return
         source = doc.source
         if isinstance(source, (bytes, bytearray)):
             head = bytes(source[:4096])
@@ -274,7 +286,10 @@ class Pipeline:
                     if unit.partner is not None:
                         outcome.partners.add(unit.partner.id)
                     if tracker is not None:
-                        tracker.note(unit.message)
+                        if isinstance(skip, Duplicate):
+                            tracker.duplicate(unit.message, skip.first_receipt)
+                        else:
+                            tracker.note(unit.message)
                     continue
                 except Rejected as rejected:
                     outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit))

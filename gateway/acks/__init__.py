@@ -9,7 +9,9 @@ Building, for a received interchange::
 
 X12 gets a TA1 (ISA14 = 1 or envelope errors, per ``AckSettings.ta1``) and a
 997 or 999 answering every functional group; EDIFACT gets a CONTRL when UNB
-0031 asks for one (or ``AckSettings.contrl`` says always). Every report code
+0031 asks for one (or ``AckSettings.contrl`` says always). An interchange the
+partner sent before is only rejected as a duplicate (TA1 note code 025; CONTRL
+UCI 0083 = 4, 0085 = 26). Every report code
 comes from the issue catalogue (:mod:`gateway.codes`), read in one place,
 :mod:`gateway.acks.judge`. Control numbers come from ``numbers(kind)``
 with the kinds ``ISA13``, ``GS06``, ``ST02``, ``UNB0020`` and ``UNH0062``.
@@ -53,7 +55,7 @@ from gateway.model import Interchange, Issue, Message
 __all__ = [
     "AckReport", "AckSettings", "AckTracker", "Acknowledgement", "Finding", "Verdict",
     "build_acknowledgements", "read_acknowledgement", "read_acknowledgements",
-    "salvage_envelope", "reject_unreadable",
+    "salvage_envelope", "reject_unreadable", "reject_interchange",
     "ACCEPTED", "WITH_ERRORS", "PARTIAL", "REJECTED", "RECEIVED", "STATUSES",
     "INTERCHANGE", "GROUP", "MESSAGE", "CONTROL_NUMBER_KINDS",
 ]
@@ -103,35 +105,63 @@ class AckTracker:
 
     def __init__(self) -> None:
         self._sets: dict[int, list[Judged]] = {}
+        self._duplicates: dict[int, Issue] = {}
 
     def note(self, message: Message, *issues: Issue) -> None:
         if message.interchange is not None and message.interchange.syntax in ("x12", "edifact"):
             self._sets.setdefault(id(message.interchange), []).append(judge_message(message, issues))
 
+    def duplicate(self, message: Message, first_receipt: str = "") -> None:
+        """``message`` belongs to an interchange the partner sent before: the whole interchange
+        is answered as a duplicate (TA1 note 025, CONTRL UCI 26) and none of its messages."""
+        ic = message.interchange
+        if ic is None or ic.syntax not in ("x12", "edifact") or id(ic) in self._duplicates:
+            return
+        first = f", first received as {first_receipt}" if first_receipt else ""
+        self._duplicates[id(ic)] = Issue.at(
+            "INTERCHANGE_DUPLICATE", f"interchange {ic.control_ref} was received before{first}", ic.header,
+            element=5 if ic.syntax == "edifact" else 13)
+
     def acknowledge(self, interchange: Interchange, *, settings: AckSettings | None = None, numbers: Numbers,
                     now: datetime | None = None) -> list[Acknowledgement]:
         sets = self._sets.pop(id(interchange), [])
+        duplicate = self._duplicates.pop(id(interchange), None)
+        if duplicate is not None:
+            return reject_interchange(interchange, duplicate, settings=settings, numbers=numbers, now=now)
         return build_acknowledgements(interchange, settings=settings, numbers=numbers, now=now, sets=sets)
 
     def discard(self, interchange: Interchange) -> None:
         """Forget an interchange that will not be acknowledged (its partner is unknown, say)."""
         self._sets.pop(id(interchange), None)
+        self._duplicates.pop(id(interchange), None)
+
+
+def reject_interchange(interchange: Interchange, issue: Issue, *, settings: AckSettings | None = None,
+                       numbers: Numbers, now: datetime | None = None) -> list[Acknowledgement]:
+    """The acknowledgement rejecting a whole interchange for ``issue`` (a duplicate, say) and
+    answering none of its messages: a TA1, or a CONTRL with only its UCI; each as the
+    partner's settings send them."""
+    builder = {"x12": _x12.reject_interchange, "edifact": _edifact.reject_interchange}.get(interchange.syntax)
+    if builder is None:
+        return []
+    return builder(interchange, issue, settings or AckSettings(), numbers, _now(now))
 
 
 def salvage_envelope(data: bytes) -> Interchange | None:
-    """The envelope of an X12 document the reader refused, as far as it can be
-    read (sender, recipient, ISA13), or None: enough to find the partner and
-    answer with :func:`reject_unreadable`."""
-    return _x12.salvage_envelope(data)
+    """The envelope of an X12 or EDIFACT document the reader refused, as far
+    as it can be read (sender, recipient, ISA13 / UNB 0020), or None: enough
+    to find the partner and answer with :func:`reject_unreadable`."""
+    return _x12.salvage_envelope(data) or _edifact.salvage_envelope(data)
 
 
 def reject_unreadable(envelope: Interchange, error: EdiSyntaxError, *, settings: AckSettings | None = None,
                       numbers: Numbers, now: datetime | None = None) -> list[Acknowledgement]:
-    """A TA1 rejecting the X12 interchange behind ``envelope`` (from
-    :func:`salvage_envelope`), with the note code of the reader's ``error``."""
-    if envelope.syntax != "x12":
+    """A TA1 or CONTRL rejecting the interchange behind ``envelope`` (from
+    :func:`salvage_envelope`), with the code of the reader's ``error``."""
+    builder = {"x12": _x12.reject_unreadable, "edifact": _edifact.reject_unreadable}.get(envelope.syntax)
+    if builder is None:
         return []
-    return _x12.reject_unreadable(envelope, error, settings or AckSettings(), numbers, _now(now))
+    return builder(envelope, error, settings or AckSettings(), numbers, _now(now))
 
 
 def read_acknowledgements(interchange: Interchange) -> list[AckReport]:

@@ -32,6 +32,7 @@ from gateway.acks.report import (
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
 )
 from gateway.acks.settings import AckSettings
+from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Group, Interchange, Issue, Message, Segment
 from gateway.syntax import edifact as syntax
 
@@ -71,8 +72,8 @@ def _error(code: str | None, issue: Issue | None, level: str, version: str) -> l
 def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, numbers: Numbers,
           now: datetime) -> list[Acknowledgement]:
     """The CONTRL for a received EDIFACT interchange, when the settings and UNB 0031 ask for one."""
-    requested = ic.header.get(9).strip() if ic.header is not None else ""
-    if settings.contrl == "never" or (settings.contrl == "on-request" and requested not in ("1", "2")):
+    requested = _requested(ic)
+    if not _wanted(requested, settings):
         return []
     # A CONTRL is never answered with a CONTRL: such messages are left out, and
     # an interchange of nothing else gets no answer.
@@ -80,10 +81,8 @@ def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, number
     if sets and not answered:
         return []
     sets = answered
-    version = "4" if ic.syntax_version == "4" else "3"
-    ack = _envelope(ic, version, numbers, now)
-    sender = ic.header.elements[1] if ic.header is not None and len(ic.header.elements) > 1 else ic.sender
-    recipient = ic.header.elements[2] if ic.header is not None and len(ic.header.elements) > 2 else ic.recipient
+    version = _version(ic)
+    sender, recipient = _parties(ic)
     body: list[Segment] = []
     verdicts: list[Verdict] = []
     if requested == "2":  # an indication of receipt, nothing more
@@ -116,11 +115,104 @@ def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, number
                                     *_error(code, own.first, INTERCHANGE, version)]))
         body.extend(parts)
         verdicts.insert(0, Verdict(INTERCHANGE, ic.control_ref, status, codes=(code,) if code else ()))
+    return [_contrl(ic, version, body, status, verdicts, numbers, now)]
+
+
+def reject_interchange(ic: Interchange, issue: Issue, settings: AckSettings, numbers: Numbers,
+                       now: datetime) -> list[Acknowledgement]:
+    """A CONTRL rejecting the whole interchange for ``issue`` alone (a duplicate, say): a UCI
+    with action 4 and the issue's code, no message answered. Sent when a CONTRL would be."""
+    if not _wanted(_requested(ic), settings):
+        return []
+    version = _version(ic)
+    sender, recipient = _parties(ic)
+    code = issue.info.contrl
+    uci = Segment("UCI", [ic.control_ref, sender, recipient, ACTION_REJECTED,
+                          *_error(code, issue, INTERCHANGE, version)])
+    verdict = Verdict(INTERCHANGE, ic.control_ref, REJECTED, codes=(code,) if code else ())
+    return [_contrl(ic, version, [uci], REJECTED, [verdict], numbers, now)]
+
+
+def salvage_envelope(data: bytes) -> Interchange | None:
+    """The interchange header of an EDIFACT document the reader refused, or None.
+
+    The reader refuses an interchange for a byte its partner's configured
+    character set cannot decode, say, after its UNB was read. The UNA (if
+    any) and the UNB alone, read again without the override, still give the
+    sender, recipient, 0020 and 0031: enough to answer with a CONTRL.
+    """
+    head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    start, term, release = 0, b"'", b"?"
+    if head.startswith(b"UNA"):
+        try:
+            delimiters = syntax.delimiters_from_una(head[:9])
+        except ValueError:
+            return None
+        start = 9
+        term, release = delimiters.segment.encode("latin-1"), (delimiters.release or "").encode("latin-1")
+    unb = head.find(b"UNB", start)
+    if unb < 0 or head[start:unb].strip(b" \t\r\n"):
+        return None
+    end = unb
+    while True:  # the UNB's own terminator: the first one not released
+        end = head.find(term, end)
+        if end < 0:
+            return None
+        run = 0
+        while release and end - run - 1 >= unb and head[end - run - 1:end - run] == release:
+            run += 1
+        if run % 2 == 0:
+            break
+        end += 1
+    try:
+        found = [item for item in syntax.read(head[:end + 1], keep=True) if isinstance(item, Interchange)]
+    except EdiSyntaxError:
+        return None
+    ic = found[0] if found else None
+    return ic if ic is not None and ic.sender and ic.recipient and ic.control_ref else None
+
+
+def reject_unreadable(envelope: Interchange, error: EdiSyntaxError, settings: AckSettings, numbers: Numbers,
+                      now: datetime) -> list[Acknowledgement]:
+    """A CONTRL rejecting an interchange the reader refused, with the error's own code."""
+    coded = [i for i in error.issues if i.info.contrl]
+    coded.sort(key=lambda i: i.code == "INTERCHANGE_HEADER_INVALID")  # the most precise code first
+    if not coded:
+        return []
+    try:
+        return reject_interchange(envelope, coded[0], settings, numbers, now)
+    except EncodingError:
+        return []
+
+
+def _requested(ic: Interchange) -> str:
+    """UNB 0031: 1 asks for a syntax report, 2 for an indication of receipt only."""
+    return ic.header.get(9).strip() if ic.header is not None else ""
+
+
+def _wanted(requested: str, settings: AckSettings) -> bool:
+    return settings.contrl == "always" or (settings.contrl == "on-request" and requested in ("1", "2"))
+
+
+def _version(ic: Interchange) -> str:
+    return "4" if ic.syntax_version == "4" else "3"
+
+
+def _parties(ic: Interchange) -> tuple:
+    """UNB S002 and S003 as received (with their qualifiers), for the UCI."""
+    header = ic.header.elements if ic.header is not None else []
+    return (header[1] if len(header) > 1 else ic.sender, header[2] if len(header) > 2 else ic.recipient)
+
+
+def _contrl(ic: Interchange, version: str, body: list[Segment], status: str, verdicts: list[Verdict],
+            numbers: Numbers, now: datetime) -> Acknowledgement:
+    """The CONTRL interchange going back to the sender of ``ic`` (takes a UNB 0020 and a UNH 0062)."""
+    ack = _envelope(ic, version, numbers, now)
     ref = str(numbers("UNH0062"))
     ack.messages = [Message("CONTRL", ref, "", [Segment("UNH", [ref, IDENTIFIER[version]]), *body])]
     ack.message_count = 1
     data = syntax.write(ack)
-    return [Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts), data=data)]
+    return Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts), data=data)
 
 
 def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) -> Interchange:

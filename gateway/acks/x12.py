@@ -32,7 +32,7 @@ from gateway.acks.report import (
 )
 from gateway.acks.settings import AckSettings
 from gateway.errors import EdiSyntaxError, EncodingError
-from gateway.model import Delimiters, Group, Interchange, Message, Segment
+from gateway.model import Delimiters, Group, Interchange, Issue, Message, Segment
 from gateway.syntax import x12 as syntax
 
 Numbers = Callable[[str], int]
@@ -80,6 +80,15 @@ def ta1(ic: Interchange, status: str, code: str | None, numbers: Numbers, now: d
     ack.control_segments.append(Segment("TA1", [ic.control_ref, ic.date, ic.time, TA104[status], note]))
     verdict = Verdict(INTERCHANGE, ic.control_ref, status, codes=(code,) if code else ())
     return Acknowledgement("TA1", ack.control_ref, ic.control_ref, status, (verdict,), data=_write(ack))
+
+
+def reject_interchange(ic: Interchange, issue: Issue, settings: AckSettings, numbers: Numbers,
+                       now: datetime) -> list[Acknowledgement]:
+    """A TA1 rejecting the whole interchange for ``issue`` alone (a duplicate: note code 025),
+    and no 997/999: its groups were answered when it first came. Unless TA1s are never sent."""
+    if settings.ta1 == "never":
+        return []
+    return [ta1(ic, REJECTED, issue.info.ta1, numbers, now)]
 
 
 def _version(isa12: str) -> str:

@@ -76,6 +76,8 @@ class Case:
     data: bytes
     settings: AckSettings = field(default_factory=AckSettings)
     extra: Extra | None = None  # issues a later stage finds (a missing route, a validator's element error)
+    duplicate: bool = False  # the intake found the interchange was received before
+    encoding: str | None = None  # the partner's character-set override
 
     def __str__(self) -> str:
         return self.name
@@ -142,6 +144,7 @@ CASES = [
          AckSettings(functional="999", detail="errors")),
     Case("850_no_997_ta1_always", PO, AckSettings(functional="none", ta1="always")),
     Case("850_unreadable_isa", replace(PO, b"*>~", b"*>X")),
+    Case("850_duplicate", PO, duplicate=True),
     # EDIFACT
     Case("orders_requested", replace(ORDERS, b"++ORDERS'", b"++ORDERS++1'")),
     Case("orders_bad_unt_count", replace(ORDERS, b"UNT+22+1", b"UNT+21+1"), ALWAYS),
@@ -150,6 +153,11 @@ CASES = [
     Case("orders_unknown_message", ORDERS, ALWAYS, extra=route_missing({"1"})),
     Case("orders_syntax4_element_error", ORDERS_S4, ALWAYS, extra=element_error("ELEMENT_TOO_LONG", "BGM", 2)),
     Case("orders_syntax4_receipt_only", replace(ORDERS_S4, b"++ORDERS'", b"++ORDERS++2'")),
+    Case("orders_duplicate", replace(ORDERS, b"++ORDERS'", b"++ORDERS++1'"), duplicate=True),
+    # a byte the partner's configured character set cannot decode stops the reader after the UNB
+    Case("orders_unreadable_in_its_charset", replace(replace(ORDERS, b"++ORDERS'", b"++ORDERS++1'"),
+                                                     b"Keyboard, black", b"Keyboard, \xe9b\xe8ne"),
+         encoding="ascii"),
     Case("iftsta_groups_bad_une_count",
          replace(replace(IFTSTA, b"UNH+1+", b"UNG+IFTSTA+4049111000017:14+5412345000013:14+261124:1030+G7+UN+D:96A'"
                          b"UNH+1+"), b"UNZ+2+", b"UNE+3+G7'UNZ+1+"), ALWAYS),
@@ -166,8 +174,10 @@ def acknowledge(case: Case, numbers: Numbers | None = None) -> list[Acknowledgem
     tracker = AckTracker()
     acks: list[Acknowledgement] = []
     try:
-        for item in read(case.data):
-            if isinstance(item, Message):
+        for item in read(case.data, encoding=case.encoding):
+            if isinstance(item, Message) and case.duplicate:
+                tracker.duplicate(item, "r-1")
+            elif isinstance(item, Message):
                 tracker.note(item, *(case.extra(item) if case.extra else ()))
             else:
                 acks.extend(tracker.acknowledge(item, settings=case.settings, numbers=numbers, now=NOW))
@@ -269,6 +279,12 @@ def test_the_cases_say_what_they_are_about(answered):
     assert "UCM+2" not in text("iftsta_errors_only") and "UCM+1+IFTSTA:D:96A:UN+4+29+UNT+2'" in text(
         "iftsta_errors_only")
     assert kinds("850_no_997_ta1_always") == [("TA1", ACCEPTED)]
+    assert kinds("850_duplicate") == [("TA1", REJECTED)]
+    assert "TA1*000000905*261120*0930*R*025~" in text("850_duplicate")
+    assert kinds("orders_unreadable_in_its_charset") == [("CONTRL", REJECTED)]
+    assert "UCI+ORD000123+5412345000013:14+4012345000009:14+4+21'" in text("orders_unreadable_in_its_charset")
+    assert kinds("orders_duplicate") == [("CONTRL", REJECTED)]
+    assert "UCI+ORD000123+5412345000013:14+4012345000009:14+4+26+UNB+6'UNT+3+5001'" in text("orders_duplicate")
     assert "UNB+UNOC:3+4012345000009:14+5412345000013:14+261125:0800+4001'" in text("orders_requested")
 
 
@@ -319,8 +335,8 @@ def test_reading_an_acknowledgement_gives_back_what_was_built(case, answered):
 
 def test_the_tracker_and_a_kept_interchange_give_the_same_bytes():
     for case in CASES:
-        if case.extra is not None or case.name == "850_unreadable_isa":
-            continue
+        if case.extra is not None or case.duplicate or case.encoding or case.name == "850_unreadable_isa":
+            continue  # (the tracker alone knows of later stages' issues, duplicates and unreadable input)
         [ic] = parse(case.data)
         kept = build_acknowledgements(ic, settings=case.settings, numbers=Numbers(), now=NOW)
         assert [a.data for a in kept] == [a.data for a in acknowledge(case)], case.name
@@ -535,8 +551,31 @@ def test_unreadable_isa_gets_no_ta1_when_never_sent():
     envelope = salvage_envelope(data)
     assert (envelope.sender, envelope.recipient, envelope.control_ref) == ("ACMERETAIL", "WIDGETSUPPLY", "000000905")
     assert reject_unreadable(envelope, caught.value, settings=AckSettings(ta1="never"), numbers=Numbers()) == []
-    assert salvage_envelope(b"UNB+UNOC:3+A+B+261120:0930+1'") is None
+    assert salvage_envelope(b"UNB+UNOC:3+A+B+261120:0930+1'").control_ref == "1"
+    assert salvage_envelope(b"UNA:+.? 'UNB+UNOC:3+A+B+261120:0930+1'") is not None
+    assert salvage_envelope(b"UNA:+.? 'UNB+UNOC:3+A?'+B+261120:0930+1") is None  # no terminator: not read
+    assert salvage_envelope(b"UNA::::::UNB+UNOC:3+A+B+261120:0930+1'") is None
+    assert salvage_envelope(b"UNB+UNOC:3++B+261120:0930+1'") is None  # no sender: nobody to answer
     assert salvage_envelope(b"ISA*00*short") is None
+
+
+def test_a_duplicate_is_rejected_only_where_the_settings_send_that_acknowledgement():
+    def duplicate(data: bytes, settings: AckSettings) -> list[Acknowledgement]:
+        tracker, out = AckTracker(), []
+        for item in read(data):
+            if isinstance(item, Message):
+                tracker.duplicate(item)
+            else:
+                out.extend(tracker.acknowledge(item, settings=settings, numbers=Numbers(), now=NOW))
+        return out
+
+    [ta1] = duplicate(PO, AckSettings(functional="999"))  # no 997 nor 999: the groups were answered before
+    assert (ta1.kind, ta1.status, ta1.verdicts[0].codes) == ("TA1", "rejected", ("025",))
+    assert duplicate(PO, AckSettings(ta1="never")) == []
+    assert duplicate(ORDERS, AckSettings()) == []  # UNB 0031 does not ask, and the partner is not set to always
+    [contrl] = duplicate(ORDERS, ALWAYS)
+    assert (contrl.kind, contrl.status, contrl.verdicts[0].codes) == ("CONTRL", "rejected", ("26",))
+    assert duplicate(ORDERS, AckSettings(contrl="never")) == []
 
 
 def test_the_acknowledgement_keeps_the_received_service_characters():

@@ -138,3 +138,46 @@ def test_a_partner_s_997_is_matched_to_the_document_it_acknowledges(tmp_path):
     assert answered["856-out"] is None
     assert answered["855-out"]["status"] == "accepted" and answered["855-out"]["kind"] == "997"
     assert answered["855-out"]["receipt_id"] == receipt.id
+
+
+def _acks(intake, receipt_id):
+    from gateway.syntax import parse
+
+    out = []
+    for doc in sorted(intake.store.find_outbound(receipt_id=receipt_id), key=lambda d: d.kind):
+        with intake.archive.open(doc.raw_ref) as stream:
+            out.append((doc.kind, doc.details["status"], parse(stream.read())))
+    return out
+
+
+def test_a_duplicate_x12_interchange_gets_a_ta1_with_note_025_and_no_997(tmp_path):
+    intake, _ = make(tmp_path)
+    po = (ROOT / "samples/x12/850_4010.x12").read_bytes()
+    first = intake.take(po, channel="sftp")
+    intake.process(first)
+    assert [(kind, status) for kind, status, _ in _acks(intake, first.id)] == [("997", "accepted")]
+    again = intake.take(po, channel="sftp")
+    outcome = intake.process(again)
+    assert intake.store.get_receipt(again.id).status == DUPLICATE
+    [(kind, status, ack)] = _acks(intake, again.id)
+    assert (kind, status) == ("TA1", "rejected")
+    [ta1] = ack[0].control_segments
+    assert ta1.elements[0] == "000000905" and ta1.elements[3:5] == ["R", "025"]
+    assert [a["kind"] for a in outcome.acknowledgements] == ["TA1"]
+
+
+def test_a_duplicate_edifact_interchange_gets_a_contrl_rejecting_it_with_code_26(tmp_path):
+    intake, _ = make(tmp_path)
+    orders = ORDERS.replace(b"++ORDERS'", b"++ORDERS++1'", 1)  # UNB 0031 = 1: a CONTRL is asked for
+    assert orders != ORDERS
+    first = intake.take(orders, channel="sftp")
+    intake.process(first)
+    [(_, status, _)] = _acks(intake, first.id)
+    assert status == "accepted"
+    again = intake.take(orders, channel="sftp")
+    intake.process(again)
+    [(kind, status, ack)] = _acks(intake, again.id)
+    assert (kind, status) == ("CONTRL", "rejected")
+    segments = ack[0].messages[0].segments
+    assert [s.tag for s in segments] == ["UNH", "UCI", "UNT"]  # no message is answered
+    assert segments[1].elements[0] == "ORD000123" and segments[1].elements[3:6] == ["4", "26", "UNB"]
