@@ -70,6 +70,9 @@ class Disposition:
         modifier = self.modifier
         return f"{value}/{modifier}" if modifier else value
 
+    def __str__(self) -> str:  # what outbound records and errors show: the field, not the dataclass repr
+        return self.field()
+
     @classmethod
     def parse(cls, value: str) -> Disposition:
         """Read a ``Disposition:`` field; case of the keywords does not matter.
