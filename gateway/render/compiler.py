@@ -17,6 +17,7 @@ cannot be written.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Callable
@@ -98,6 +99,8 @@ class Envelope:
     group_recipient: str = ""
     group_number: str = "own"
     character_set: str = ""
+    application_reference: str = ""  # EDIFACT UNB 0026
+    isa01_04: list[str] = field(default_factory=list)  # X12 authorization and security (ISA01-ISA04)
     s009: list[str] = field(default_factory=list)  # EDIFACT UNH S009
     namespaces: dict[str, str] = field(default_factory=dict)  # XML prefixes
 
@@ -951,8 +954,28 @@ def edifact_codec(syntax_identifier: str) -> str:
     return CHARSETS[syntax_identifier]
 
 
-_EDIFACT_ONLY = ("syntax_identifier", "syntax_version", "una", "groups")
-_X12_ONLY = ("isa_version", "functional_id", "group_sender", "group_recipient", "group_number", "character_set")
+_EDIFACT_ONLY = ("syntax_identifier", "syntax_version", "una", "groups", "application_reference")
+_X12_ONLY = ("isa_version", "functional_id", "group_sender", "group_recipient", "group_number", "character_set",
+             "authorization_qualifier", "authorization_information", "security_qualifier", "security_information")
+
+
+def _isa01_04(given, error) -> list[str]:
+    """ISA01-ISA04 as the partner agreed them; ISA04 (a password) comes from the environment."""
+    security = given.security_information or ""
+    if security.startswith("env:"):
+        name = security[4:]
+        if name not in os.environ:
+            error(("envelope", "security_information"), f"the environment variable {name} is not set")
+        security = os.environ.get(name, "")
+    elif security:
+        error(("envelope", "security_information"), "ISA04 is a password: give it as env:NAME, not in the file")
+    fields = [given.authorization_qualifier or "00", given.authorization_information or "",
+              given.security_qualifier or "00", security]
+    names = ("authorization_qualifier", "authorization_information", "security_qualifier", "security_information")
+    for name, value, limit in zip(names, fields, (2, 10, 2, 10)):
+        if len(value) > limit:
+            error(("envelope", name), f"'{value if name != names[3] else '***'}' is longer than {limit} characters")
+    return fields
 
 
 def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: tuple,
@@ -1004,7 +1027,9 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
         out.s009 = [doc.message, doc.version[:1], doc.version[1:], doc.agency or "UN"]
         if doc.association:
             out.s009.append(doc.association)
-        limits = {"sender": 35, "recipient": 35, "sender_qualifier": 4, "recipient_qualifier": 4}
+        out.application_reference = given.application_reference or ""
+        limits = {"sender": 35, "recipient": 35, "sender_qualifier": 4, "recipient_qualifier": 4,
+                  "application_reference": 14}
         who = "identity.edifact"
     else:
         ids12: list[X12Identity] = _listed(partner.identity.x12)
@@ -1034,6 +1059,7 @@ def _envelope(located: Located, partner: PartnerFile, spec: OutboundRoute, key: 
             (ids12[0].group_sender or out.recipient) if ids12 and not given.recipient else out.recipient)
         out.group_number = given.group_number
         out.character_set = given.character_set or "extended"
+        out.isa01_04 = _isa01_04(given, error)
         limits = {"sender": 15, "recipient": 15, "sender_qualifier": 2, "recipient_qualifier": 2,
                   "group_sender": 15, "group_recipient": 15}
         who = "identity.x12"

@@ -121,6 +121,8 @@ def _edifact(route: Route, body: list[Segment], numbers: Numbers, local: datetim
         syntax_version=env.syntax_version, sender_qualifier=env.sender_qualifier,
         recipient_qualifier=env.recipient_qualifier, date=local.strftime("%Y%m%d" if four else "%y%m%d"),
         time=local.strftime("%H%M"), test=env.test, ack_requested=env.ack_requested)
+    if env.application_reference:  # the writer takes UNB elements the model does not name from the header
+        ic.header = Segment("UNB", ["", "", "", "", "", "", env.application_reference])
     if env.groups:
         group = Group(id=route.message, control_ref=refs["UNG0048"], sender=env.sender, recipient=env.recipient,
                       version=route.version, header=None, interchange=ic, messages=[message])  # type: ignore[arg-type]
@@ -149,7 +151,8 @@ def _x12(route: Route, body: list[Segment], numbers: Numbers, local: datetime, f
     ic = Interchange(syntax="x12", sender=env.sender, recipient=env.recipient, control_ref=refs["ISA13"],
                      sender_qualifier=env.sender_qualifier, recipient_qualifier=env.recipient_qualifier,
                      date=local.strftime("%Y%m%d"), time=local.strftime("%H%M"), syntax_id=env.isa_version,
-                     test=env.test, ack_requested=env.ack_requested)
+                     test=env.test, ack_requested=env.ack_requested,
+                     header=Segment("ISA", list(env.isa01_04)) if env.isa01_04 else None)
     group.interchange = ic
     ic.groups = [group]
     ic.messages = [message]

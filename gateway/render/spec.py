@@ -142,7 +142,7 @@ class Envelope(Strict):
     # EDIFACT
     syntax_identifier: str | None = None  # UNOA, UNOB, UNOC, UNOY, ... (default UNOC): the character set
     syntax_version: str | None = None  # UNB S001 0002 (default 3)
-    application_reference: str | None = None  # UNB 0026
+    application_reference: str | None = None  # UNB 0026 (up to 14 characters)
     una: bool | None = None  # write a UNA (default: only when the separators are not the standard ones)
     groups: bool = False  # wrap the message in UNG/UNE
     # X12
@@ -152,6 +152,10 @@ class Envelope(Strict):
     group_recipient: str | None = None  # GS03 (default: the identity's group_sender, else recipient)
     group_number: Literal["own", "interchange"] = "own"  # GS06: its own number, or ISA13's
     character_set: Literal["basic", "extended"] | None = None  # X12 repertoire (default extended)
+    authorization_qualifier: str | None = None  # ISA01 (default 00: no authorization information)
+    authorization_information: str | None = None  # ISA02 (up to 10 characters)
+    security_qualifier: str | None = None  # ISA03 (default 00; 01 when ISA04 holds a password)
+    security_information: str | None = None  # ISA04: a password, so given as env:NAME
 
 
 class OutboundRoute(Strict):

@@ -965,15 +965,22 @@ def write(
         now = datetime.now(timezone.utc)
         date = date or now.strftime("%Y%m%d" if version == "4" else "%y%m%d")
         time = time or now.strftime("%H%M")
+    # what the model does not name (S005 recipient's reference, 0026 application reference,
+    # 0029 priority, 0032 agreement) comes from the header as read or as a renderer set it
+    head = interchange.header.elements if interchange.header is not None and interchange.header.tag == "UNB" else []
+
+    def unb(i: int) -> str | list:
+        return head[i] if len(head) > i and head[i] not in (None, []) else ""
+
     emit(Segment("UNB", [
         [syntax_id, version],
         [interchange.sender, interchange.sender_qualifier],
         [interchange.recipient, interchange.recipient_qualifier],
         [date, time],
         ref,
-        "", "", "",
+        unb(5), unb(6), unb(7),
         "1" if interchange.ack_requested else "",
-        "",
+        unb(9),
         "1" if interchange.test else "",
     ]))
 

@@ -268,6 +268,37 @@ def test_envelopes_are_checked_for_their_syntax():
     assert "outbound[4].document.message: '999X' is not an X12 transaction set" in text
 
 
+def test_envelope_references_and_passwords_are_written_where_partners_expect_them(monkeypatch):
+    monkeypatch.setenv("SHOP_ISA04", "S3CRET")
+    x12 = one_route(x12_route("- segment: BEG[1=00, 2=SA, 3=$.order_number]\n",
+                              envelope="{sender: OURS, authorization_qualifier: '03', authorization_information: "
+                                       "AUTH1, security_qualifier: '01', security_information: 'env:SHOP_ISA04'}"))
+    [ic] = parse(draw(x12, ORDER).data)
+    assert ic.header.elements[:4] == ["03", "AUTH1     ", "01", "S3CRET    "]  # fixed width, as ISA wants
+    edi = one_route(edifact_route("- segment: BGM[1=220, 2=$.order_number]\n",
+                                  envelope="{sender: OURS, application_reference: ORDERS}"))
+    [ic] = parse(draw(edi, ORDER).data)
+    assert ic.header.get(7) == "ORDERS"  # UNB 0026
+    plain = one_route(edifact_route("- segment: BGM[1=220, 2=$.order_number]\n"))
+    [ic] = parse(draw(plain, ORDER).data)
+    assert ic.header.get(7) == "" and len(ic.header.elements) == 5  # nothing after 0020 unless asked
+
+
+def test_envelope_passwords_come_from_the_environment_and_everything_fits_its_field(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_VAR", raising=False)
+    text = "\n".join(problems(x12_route("- segment: BEG[1=00]\n", envelope="{sender: OURS, "
+                                        "authorization_information: ELEVENCHARSX, security_information: pw}")
+                              + x12_route("- segment: BEG[1=00]\n", envelope="{sender: OURS, "
+                                          "security_information: 'env:NO_SUCH_VAR'}").replace("name: r", "name: s")
+                              + edifact_route("- segment: BGM[1=220]\n", envelope="{sender: OURS, "
+                                              "application_reference: FIFTEEN_CHARS_X}").replace("name: r", "name: t")))
+    assert "outbound[0].envelope.authorization_information: 'ELEVENCHARSX' is longer than 10 characters" in text
+    assert "outbound[0].envelope.security_information: ISA04 is a password: give it as env:NAME" in text
+    assert "outbound[1].envelope.security_information: the environment variable NO_SUCH_VAR is not set" in text
+    assert "outbound[2].envelope.application_reference: 'FIFTEEN_CHARS_X' is longer than 14 characters" in text
+    assert "pw" not in text.replace("password", "")
+
+
 def test_constants_must_fit_the_character_set_at_load():
     found = problems(edifact_route("""\
         - segment: "FTX[1=AAI]"
