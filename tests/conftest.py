@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Kafka-compatible broker (Tansu) for integration tests."""
+"""Shared fixtures: the real Kafka-compatible broker (Tansu) and PostgreSQL server, one of each per run."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import authlib.deprecate  # noqa: F401
 
 from tests.broker import Broker, BrokerUnavailable
+from tests.postgres import Postgres, PostgresUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,27 @@ def broker() -> Iterator[Broker]:
         problem = str(exc)
     if problem is not None:
         pytest.fail(f"cannot start the Tansu test broker: {problem}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL server for the run, on a free loopback port; tests take a schema each
+    (``create_schema``). Fails (never skips) when it cannot be had: ``make test`` installs
+    Debian's postgresql package."""
+    problem, server = None, None
+    try:
+        server = Postgres()
+        server.start()
+    except PostgresUnavailable as exc:
+        problem = str(exc)
+        if server is not None:
+            server.close()
+    if problem is not None:
+        pytest.fail(f"cannot start the PostgreSQL test server: {problem}", pytrace=False)
     try:
         yield server
     finally:

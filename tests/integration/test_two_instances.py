@@ -10,21 +10,11 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
 from tests.broker import consume
 from tests.gateway_process import KEY, Gateway, order
-from tests.postgres import Postgres
 
 TOPIC = "two.order-created"
-
-
-@pytest.fixture(scope="module")
-def database():
-    server = Postgres()
-    server.start()
-    yield server
-    server.close()
 
 
 def post(gateway: Gateway, body: bytes) -> httpx.Response:
@@ -41,8 +31,8 @@ def status(gateway: Gateway, receipt_id: str) -> dict:
         time.sleep(0.1)
 
 
-def test_two_instances_share_duplicates_statuses_and_control_numbers(broker, database, tmp_path):
-    url = database.create_schema("two_instances")
+def test_two_instances_share_duplicates_statuses_and_control_numbers(broker, postgres, tmp_path):
+    url = postgres.create_schema("two_instances")
     archive = tmp_path / "archive"
     first = Gateway(tmp_path / "a", broker.bootstrap, TOPIC, state=url, archive=str(archive))
     second = Gateway(tmp_path / "b", broker.bootstrap, TOPIC, state=url, archive=str(archive))

@@ -18,7 +18,6 @@ from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT
 from gateway.state.memory import MemoryStore
 from gateway.state.postgres import PostgresStore
 from gateway.state.sqlite import SqliteStore
-from tests.postgres import Postgres, PostgresUnavailable
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
 
@@ -248,24 +247,6 @@ class SlowChannel(Outbound):
         time.sleep(0.005)
         self.received.append(document)  # list.append is atomic
         self.count += 1
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    problem, server = None, None
-    try:
-        server = Postgres()
-        server.start()
-    except PostgresUnavailable as exc:
-        problem = str(exc)
-        if server is not None:
-            server.close()
-    if problem is not None:
-        pytest.fail(f"cannot start the PostgreSQL test server: {problem}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -22,30 +22,10 @@ from gateway.state.base import DUPLICATE, PUBLISHED, QUEUED, RECEIVED, SENT, Out
 from gateway.state.memory import MemoryStore
 from gateway.state.postgres import PostgresStore, mask_url
 from gateway.state.sqlite import SqliteStore
-from tests.postgres import Postgres, PostgresUnavailable
+from tests.postgres import Postgres
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 _schemas = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """One PostgreSQL server for the run. Fails (never skips) when it cannot be had:
-    ``make test`` installs Debian's postgresql package."""
-    problem, server = None, None
-    try:
-        server = Postgres()
-        server.start()
-    except PostgresUnavailable as exc:
-        problem = str(exc)
-        if server is not None:
-            server.close()
-    if problem is not None:
-        pytest.fail(f"cannot start the PostgreSQL test server: {problem}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def fresh_url(postgres: Postgres) -> str:
