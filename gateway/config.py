@@ -68,13 +68,22 @@ def is_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def load_config(path: str | Path | None = None) -> GatewayConfig:
-    """The configuration from ``path`` (or ``$EDIGW_CONFIG``), else the defaults.
+#: Environment variables that override the file, as container deployments expect:
+#: name -> (section, key, type). A container listens on every interface (HOST 0.0.0.0).
+ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
+    "EDIGW_KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers", str),
+    "EDIGW_SCHEMA_REGISTRY": ("kafka", "schema_registry", str),
+    "EDIGW_STATE": ("", "state", str),
+    "EDIGW_HTTP_HOST": ("http", "host", str),
+    "EDIGW_HTTP_PORT": ("http", "port", int),
+    "EDIGW_SFTP_HOST": ("sftp", "host", str),
+    "EDIGW_SFTP_PORT": ("sftp", "port", int),
+}
 
-    ``$EDIGW_KAFKA_BOOTSTRAP_SERVERS``, ``$EDIGW_SCHEMA_REGISTRY``, ``$EDIGW_STATE``,
-    ``$EDIGW_HTTP_HOST`` and ``$EDIGW_HTTP_PORT`` override the file, as container
-    deployments expect.
-    """
+
+def load_config(path: str | Path | None = None) -> GatewayConfig:
+    """The configuration from ``path`` (or ``$EDIGW_CONFIG``), else the defaults;
+    then the variables of :data:`ENV_OVERRIDES` override it."""
     path = path or os.environ.get("EDIGW_CONFIG")
     if path:
         located = load(path)
@@ -94,17 +103,19 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
                 setattr(config.sftp, key, base / value)
     else:
         config = GatewayConfig()
-    if os.environ.get("EDIGW_KAFKA_BOOTSTRAP_SERVERS"):
-        config.kafka.bootstrap_servers = os.environ["EDIGW_KAFKA_BOOTSTRAP_SERVERS"]
-    if os.environ.get("EDIGW_SCHEMA_REGISTRY"):
-        config.kafka.schema_registry = os.environ["EDIGW_SCHEMA_REGISTRY"]
-    if os.environ.get("EDIGW_STATE"):
-        config.state = os.environ["EDIGW_STATE"]
-    if os.environ.get("EDIGW_HTTP_HOST"):  # a container listens on every interface: 0.0.0.0
-        config.http.host = os.environ["EDIGW_HTTP_HOST"]
-    if os.environ.get("EDIGW_HTTP_PORT"):
-        try:
-            config.http.port = int(os.environ["EDIGW_HTTP_PORT"])
-        except ValueError:
-            raise ConfigError(f"EDIGW_HTTP_PORT={os.environ['EDIGW_HTTP_PORT']}: not a port number") from None
+    for name, (section, key, kind) in ENV_OVERRIDES.items():
+        value = os.environ.get(name)
+        if not value:
+            continue
+        target = getattr(config, section) if section else config
+        if kind is int:
+            try:
+                number = int(value)
+            except ValueError:
+                raise ConfigError(f"{name}={value}: not a port number") from None
+            if not 0 <= number <= 65535:
+                raise ConfigError(f"{name}={value}: not a port number (0 to 65535)")
+            setattr(target, key, number)
+        else:
+            setattr(target, key, value)
     return config
