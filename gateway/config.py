@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.http.config import HttpServer
 from adapters.sftp.config import SftpServerConfig
@@ -62,6 +62,10 @@ class GatewayConfig(_Strict):
     duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
     max_document_bytes: int = 200 * 1024 * 1024
     retry_seconds: float = 10  # how often pending receipts are tried again
+    # processes that parse, map and publish what was taken in: 1 does it in the gateway's own
+    # process; more use that many cores, each partner's documents always on the same one (so
+    # they are published in the order they came)
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 def is_url(location: str) -> bool:

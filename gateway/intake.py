@@ -2,7 +2,8 @@
 
     take()      raw bytes -> archive (fsync) -> receipt committed  => the channel may answer now
     process()   receipt -> pipeline (on the archived bytes) -> receipt published / failed / duplicate
-    recover()   at start-up: every receipt still "received" is processed again
+    recover()   at start-up: every receipt still "received" is processed again; later,
+                what a broker outage left pending
 
 A crash at any point after ``take`` returned loses nothing: the receipt is
 pending in the store and ``recover`` runs it through the pipeline again. Event
@@ -22,7 +23,7 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 
@@ -35,6 +36,9 @@ from gateway.state.base import (
     CONFIRMED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt, StateStore,
     new_receipt_id,
 )
+
+if TYPE_CHECKING:
+    from gateway.workers import ReceiptWorkers
 
 log = structlog.get_logger("gateway.intake")
 _ACKS = uuid.UUID("5b0c3f1e-7d2a-4c53-9a57-0a6c6b1d2e41")  # namespace of acknowledgement ids
@@ -52,6 +56,9 @@ class Intake:
         self.max_bytes = max_bytes
         self._paused_until = 0.0
         self._worker: threading.Thread | None = None
+        self._held: set[str] = set()  # receipts queued or being processed here: recover() leaves them
+        self._held_lock = threading.Lock()
+        self._deferred = False
         self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
         pipeline.acknowledge = self  # functional acknowledgements: numbered and queued here
@@ -111,22 +118,32 @@ class Intake:
         return outcome
 
     # -- processing in the background (channels that answer before processing) ----------
-    def start(self, *, pause: float = 10.0) -> None:
-        """Process submitted receipts on a worker thread.
+    def start(self, *, pause: float = 10.0, workers: ReceiptWorkers | None = None) -> None:
+        """Process submitted receipts on a worker thread, in the order they came, or hand
+        them to ``workers`` (processes, each with an intake of its own over the same store
+        and archive; a partner's receipts always to the same one).
 
-        After a TransientError (broker down) the worker leaves further receipts
+        After a TransientError (broker down) the receipts queued behind it are left
         pending for ``pause`` seconds instead of waiting out a timeout on each;
-        ``recover`` (called periodically) picks them up again.
+        :meth:`recover` (called periodically) queues them again.
         """
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._pause = pause
         self._paused_until = 0.0
+        self._workers = workers
         self._worker = threading.Thread(target=self._work, name="intake-worker", daemon=True)
         self._worker.start()
 
     def submit(self, receipt: Receipt) -> None:
         """Process ``receipt`` soon (it is already durable: a crash loses nothing)."""
+        with self._held_lock:
+            self._held.add(receipt.id)
         self._queue.put(receipt.id)
+
+    @property
+    def deferred(self) -> bool:
+        """Receipts were left pending by a broker outage and have not been taken up again."""
+        return self._deferred
 
     def stop(self) -> None:
         if getattr(self, "_worker", None) is not None:
@@ -134,36 +151,94 @@ class Intake:
             self._worker.join()
             self._worker = None
 
+    def _release(self, receipt_id: str, *, deferred: bool = False) -> None:
+        with self._held_lock:
+            self._held.discard(receipt_id)
+        if deferred:
+            self._deferred = True
+
     def _work(self) -> None:
         while (receipt_id := self._queue.get()) is not None:
             if time.monotonic() < self._paused_until:
-                continue  # stays pending; recover() takes it when the broker is back
+                self._release(receipt_id, deferred=True)  # stays pending; recover() queues it again
+                continue
             receipt = self.store.get_receipt(receipt_id)
             if receipt is None or receipt.status != RECEIVED:
+                self._release(receipt_id)
+                continue
+            if self._workers is not None:
+                future = self._workers.submit(receipt.id, receipt.partner_id)
+                future.add_done_callback(lambda done, rid=receipt.id: self._processed(rid, done))
                 continue
             try:
                 outcome = self.process(receipt)
             except TransientError as exc:
                 self._paused_until = time.monotonic() + self._pause
+                self._release(receipt_id, deferred=True)
                 log.warning("document taken in, publishing deferred", receipt=receipt_id, error=str(exc))
                 continue
             except Exception:  # a bug: keep the worker alive; the receipt stays pending
+                self._release(receipt_id)
                 log.exception("document could not be processed", receipt=receipt_id)
                 continue
+            self._release(receipt_id)
             log.info("document processed", receipt=receipt_id, messages=outcome.messages,
                      events=outcome.published, dead_letters=len(outcome.dead_letters), skipped=len(outcome.skipped))
 
-    def recover(self) -> int:
-        """Process every pending receipt (after a crash or a broker outage); how many were done."""
+    def _processed(self, receipt_id: str, future) -> None:
+        """A worker process is done with a receipt: count it here, where /metrics is served."""
+        try:
+            done = future.result()
+        except TransientError as exc:
+            self._paused_until = time.monotonic() + self._pause
+            self._release(receipt_id, deferred=True)
+            log.warning("document taken in, publishing deferred", receipt=receipt_id, error=str(exc))
+            return
+        except Exception as exc:  # a bug, or the worker died: the receipt stays pending for recover()
+            self._release(receipt_id)
+            log.error("document could not be processed", receipt=receipt_id, error=repr(exc))
+            return
+        self._release(receipt_id)
+        if done is None:
+            return
+        self.metrics.stage_seconds.labels("process").observe(done.seconds)
+        self.metrics.document(done.partner_id, done.channel, done.status)
+        log.info("document processed", receipt=receipt_id, messages=done.messages, events=done.published,
+                 dead_letters=done.dead_letters, skipped=done.skipped)
+
+    def recover(self, *, settled: timedelta | None = None) -> int:
+        """Take up pending receipts, oldest first; how many.
+
+        At start-up every pending receipt (a crash left it); later, the ones a
+        broker outage left pending, or with ``settled`` only those pending at
+        least that long (a bug, or another instance that died holding them: a
+        receipt another instance is processing right now is left to it).
+        Receipts this intake holds (queued, being processed) are never taken
+        twice. Once :meth:`start` ran they are queued for the worker(s), behind
+        what is already queued; before, they are processed here and now.
+        """
+        oldest = datetime.now(timezone.utc) - settled if settled is not None else None
+        with self._held_lock:
+            held = set(self._held)
+        pending = [r for r in reversed(self.store.pending())  # oldest first
+                   if r.id not in held and (oldest is None or r.received_at <= oldest)]
+        if getattr(self, "_worker", None) is not None:
+            self._deferred = False
+            self._paused_until = 0.0  # one more try; a TransientError pauses again
+            for receipt in pending:
+                self.submit(receipt)
+            return len(pending)
         done = 0
-        for receipt in reversed(self.store.pending()):  # oldest first
+        for receipt in pending:
             try:
                 self.process(receipt)
                 done += 1
             except TransientError as exc:
                 log.warning("receipt still pending", receipt=receipt.id, error=str(exc))
+                self._deferred = True
                 break
         else:
+            self._deferred = False
             self._paused_until = 0.0  # everything pending went through: the broker is back
         return done
 

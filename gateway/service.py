@@ -34,6 +34,7 @@ from gateway.state.base import RECEIVED, Receipt
 from gateway.state import open_store
 
 log = structlog.get_logger("gateway")
+STALE_RECEIPT = timedelta(minutes=5)  # pending this long and held by nobody here: taken up again
 
 
 def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None,
@@ -66,11 +67,19 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         intake = Intake(Archive(config.archive), store, parts.pipeline,
                         duplicate_window=timedelta(days=config.duplicate_window_days),
                         max_bytes=config.max_document_bytes, metrics=metrics)
-        recovered = intake.recover()
-        if recovered:
-            log.info("pending receipts processed after a restart", receipts=recovered)
-        intake.start(pause=config.retry_seconds)
+        workers = None
+        if config.workers > 1:
+            from gateway.workers import ReceiptWorkers
+
+            workers = ReceiptWorkers(config, config.workers, bootstrap_servers=servers)
+            closing.insert(0, workers.close)  # after the intake stopped handing it receipts
+            workers.warm()
+            log.info("documents are processed by worker processes", workers=config.workers)
+        intake.start(pause=config.retry_seconds, workers=workers)
         closing.insert(0, intake.stop)
+        recovered = intake.recover()  # what a crash left pending, before anything new
+        if recovered:
+            log.info("pending receipts taken up again after a restart", receipts=recovered)
 
         def deliver(doc: Document) -> Outcome:
             # a dropped file is taken in (archived, receipt committed) and processed before it
@@ -132,7 +141,9 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
                  try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
                         f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
         while not stop.wait(config.retry_seconds):
-            intake.recover()
+            # what a broker outage left pending at once; else only what has been pending a while
+            # (instances sharing a store must not take up each other's receipts in flight)
+            intake.recover(settled=None if intake.deferred else STALE_RECEIPT)
     finally:
         log.info("gateway stopping")
         for close in closing:

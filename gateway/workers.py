@@ -1,10 +1,16 @@
-"""Process documents on several cores: a pool of pipeline worker processes.
+"""Process documents on several cores: pools of pipeline worker processes.
 
 Reading, mapping and Avro encoding are CPU-bound Python; one process uses one
 core. Each worker builds its own pipeline and Kafka producer from the same
 configuration (a producer must not cross a fork) and takes whole documents,
 so the events of one document keep their order. Events of different
 documents are independent; their ids are deterministic either way.
+
+* :class:`ReceiptWorkers` is what ``edigw run`` uses with ``workers`` > 1:
+  each worker process has its own intake over the shared state store and
+  archive, and processes receipts by id. A partner's documents always go to
+  the same worker, so they are published in the order they were taken in.
+* :class:`WorkerPool` processes documents given as bytes (no state store).
 """
 
 from __future__ import annotations
@@ -12,13 +18,16 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import time
+import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from gateway.config import GatewayConfig
 
 _parts = None  # the worker process's own pipeline (set by _start)
+_intake = None  # the worker process's own intake (set by _start_intake)
 
 
 @dataclass
@@ -86,3 +95,85 @@ class WorkerPool:
 
 def _noop(_: int) -> int:
     return os.getpid()
+
+
+# -- receipts: the long-running gateway's processing -----------------------------------------
+
+
+@dataclass
+class Processed:
+    """What a receipt worker reports back for one receipt (picklable)."""
+
+    receipt_id: str
+    status: str  # published, failed, duplicate
+    partner_id: str | None
+    channel: str
+    seconds: float
+    messages: int = 0
+    published: int = 0
+    dead_letters: int = 0
+    skipped: int = 0
+
+
+def _start_intake(config: GatewayConfig, bootstrap_servers: str | None) -> None:
+    global _intake
+    from datetime import timedelta
+
+    from gateway.archive import Archive
+    from gateway.bootstrap import build
+    from gateway.intake import Intake
+    from gateway.state import open_store
+
+    parts = build(config, bootstrap_servers=bootstrap_servers)
+    store = open_store(config.state)
+    _intake = Intake(Archive(config.archive), store, parts.pipeline,
+                     duplicate_window=timedelta(days=config.duplicate_window_days),
+                     max_bytes=config.max_document_bytes)
+    atexit.register(store.close)
+    atexit.register(parts.close)  # flush and close this worker's producer
+
+
+def _process_receipt(receipt_id: str) -> Processed | None:
+    """Process one receipt in this worker; None when it is gone or no longer pending. A
+    TransientError (the broker is down) reaches the gateway, which leaves it pending."""
+    from gateway.state.base import RECEIVED
+
+    receipt = _intake.store.get_receipt(receipt_id)
+    if receipt is None or receipt.status != RECEIVED:
+        return None
+    start = time.perf_counter()
+    outcome = _intake.process(receipt)
+    seconds = time.perf_counter() - start
+    done = _intake.store.get_receipt(receipt_id) or receipt
+    return Processed(receipt_id, done.status, done.partner_id, done.channel, seconds, messages=outcome.messages,
+                     published=outcome.published, dead_letters=len(outcome.dead_letters),
+                     skipped=len(outcome.skipped))
+
+
+class ReceiptWorkers:
+    """``workers`` processes that process receipts taken in by this gateway.
+
+    One single-process pool per worker, so that a partner's receipts can be
+    sent to the same one every time: the same partner, the same worker, the
+    order kept. Receipts whose partner is not known before parsing (an inbox
+    folder, the demo SFTP account) are spread by their id.
+    """
+
+    def __init__(self, config: GatewayConfig, workers: int, *, bootstrap_servers: str | None = None) -> None:
+        context = multiprocessing.get_context("spawn")  # no librdkafka or server threads cross a fork
+        self._pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_intake,
+                                           initargs=(config, bootstrap_servers)) for _ in range(workers)]
+
+    def submit(self, receipt_id: str, partner_id: str | None) -> Future:
+        """Process the receipt on its partner's worker; the future gives a :class:`Processed` (or None)."""
+        key = (partner_id or receipt_id).encode()
+        return self._pools[zlib.crc32(key) % len(self._pools)].submit(_process_receipt, receipt_id)
+
+    def warm(self) -> None:
+        """Start every worker now (imports, partner files, producer), not with the first document."""
+        for future in [pool.submit(_noop, 0) for pool in self._pools]:
+            future.result()
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True)
