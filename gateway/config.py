@@ -62,6 +62,9 @@ class GatewayConfig(_Strict):
     duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
     max_document_bytes: int = 200 * 1024 * 1024
     retry_seconds: float = 10  # how often pending receipts are tried again
+    # documents taken in and not yet published (the broker is down, say) beyond which every
+    # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
+    max_backlog: int = Field(default=10_000, ge=1)
     # processes that parse, map and publish what was taken in: 1 does it in the gateway's own
     # process; more use that many cores, each partner's documents always on the same one (so
     # they are published in the order they came)

@@ -44,12 +44,21 @@ log = structlog.get_logger("gateway.intake")
 _ACKS = uuid.UUID("5b0c3f1e-7d2a-4c53-9a57-0a6c6b1d2e41")  # namespace of acknowledgement ids
 
 
+class BacklogFull(TransientError):
+    """So many documents wait to be published (the broker is down, say) that no more are taken in:
+    the channel tells its sender to retry (HTTP and AS2 503, SFTP a failed close, a polled or
+    dropped file stays where it is)."""
+
+
 class Intake:
     def __init__(self, archive: Archive, store: StateStore, pipeline: Pipeline, *,
                  duplicate_window: timedelta = timedelta(days=30), max_bytes: int | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, max_backlog: int | None = None) -> None:
         self.archive = archive
         self.metrics = metrics or Metrics()
+        self.max_backlog = max_backlog
+        self._backlog = (0.0, 0)  # (when counted, count): counted at most once a second
+        self.metrics.count_backlog(self.backlog)
         self.store = store
         self.pipeline = pipeline
         self.duplicate_window = duplicate_window
@@ -70,8 +79,12 @@ class Intake:
         """Archive the document and commit its receipt; only then may the sender be answered.
 
         With an idempotency key seen before for the partner, the earlier
-        receipt is returned and nothing new is kept.
+        receipt is returned and nothing new is kept. Raises :class:`BacklogFull`
+        when ``max_backlog`` documents are pending.
         """
+        if self.backlog_full():
+            raise BacklogFull(f"{self.max_backlog} documents are waiting to be published (is the broker down?); "
+                              "retry later")
         with self.metrics.timed("take"):
             raw_ref, size = self.archive.put(stream, max_bytes=self.max_bytes)
             receipt = Receipt(id=new_receipt_id(), channel=channel, raw_ref=raw_ref, size=size,
@@ -83,6 +96,17 @@ class Intake:
         log.info("document taken in", receipt=stored.id, channel=channel, raw_ref=raw_ref, size=size,
                  repeated=stored.id != receipt.id)
         return stored
+
+    def backlog(self) -> int:
+        """Receipts taken in and not yet processed (counted up to ``max_backlog``, at most once a second)."""
+        counted_at, count = self._backlog
+        if time.monotonic() - counted_at >= 1.0:
+            count = self.store.count_pending(limit=(self.max_backlog or 10_000) + 1)
+            self._backlog = (time.monotonic(), count)
+        return count
+
+    def backlog_full(self) -> bool:
+        return self.max_backlog is not None and self.backlog() >= self.max_backlog
 
     # -- processing ---------------------------------------------------------------
     def process(self, receipt: Receipt) -> Outcome:

@@ -66,7 +66,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         metrics = Metrics()
         intake = Intake(Archive(config.archive), store, parts.pipeline,
                         duplicate_window=timedelta(days=config.duplicate_window_days),
-                        max_bytes=config.max_document_bytes, metrics=metrics)
+                        max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog)
         workers = None
         if config.workers > 1:
             from gateway.workers import ReceiptWorkers

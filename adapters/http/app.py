@@ -169,7 +169,6 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
                if p.spec.channels.http is not None and p.spec.channels.http.rate_limit is not None}
     limits = {p.id: p.spec.channels.http.max_document_bytes for p in partners.all
               if p.spec.channels.http is not None and p.spec.channels.http.max_document_bytes}
-    metrics.count_backlog(lambda: len(store.pending(limit=config.max_backlog + 1)))
 
     app = FastAPI(title="EDI event gateway", version="1", summary="Post EDIFACT, X12 and XML documents; "
                   "follow each to the events it produced and the acknowledgement it got.",
@@ -255,8 +254,8 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
         if key is not None and len(key) > 200:
             raise Refused(400, "Idempotency-Key too long", "an Idempotency-Key has at most 200 characters",
                           reason="bad_key")
-        if await run_in_threadpool(_backlog_full, store, config.max_backlog):
-            raise Refused(503, "Backlog full", f"{config.max_backlog} documents are waiting to be published "
+        if await run_in_threadpool(intake.backlog_full):  # before reading a body that cannot be taken in
+            raise Refused(503, "Backlog full", f"{intake.max_backlog} documents are waiting to be published "
                           "(is the broker down?); retry later", reason="backlog", headers={"Retry-After": "30"})
         with tempfile.SpooledTemporaryFile(max_size=1 << 20) as body:
             size = 0
@@ -373,10 +372,6 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return app
-
-
-def _backlog_full(store, limit: int) -> bool:
-    return len(store.pending(limit=limit)) >= limit
 
 
 def _sender_mismatch(intake: Intake, partners: Partners, receipt: Receipt, partner_id: str | None) -> str | None:

@@ -62,6 +62,5 @@ class HttpServer(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     admin_keys: list[str] = []  # hashes of keys that see every partner's documents
     max_document_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
-    max_backlog: int = Field(default=10_000, ge=1)  # documents taken in but not yet published
 
     _hashes = field_validator("admin_keys")(_check_hashes)

@@ -93,6 +93,10 @@ class StateStore(abc.ABC):
         """Receipts taken in but not finished: what a restart processes again."""
         return self.find_receipts(status=RECEIVED, limit=limit)
 
+    def count_pending(self, limit: int) -> int:
+        """How many receipts are pending, counted up to ``limit`` (the backlog)."""
+        return len(self.pending(limit=limit))
+
     @abc.abstractmethod
     def claim_interchange(self, partner_id: str, interchange_ref: str, receipt_id: str, *,
                           window: timedelta, now: datetime | None = None) -> str | None:

@@ -72,7 +72,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from gateway.errors import ConfigError, TerminalError, TransientError
-from gateway.state.base import QUEUED, OutboundDocument, Receipt, StateStore
+from gateway.state.base import QUEUED, RECEIVED, OutboundDocument, Receipt, StateStore
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -402,6 +402,11 @@ class PostgresStore(StateStore):
         with self._conn() as conn:
             rows = conn.execute(sql, (*args, limit)).fetchall()
         return [self._receipt(row) for row in rows]
+
+    def count_pending(self, limit: int) -> int:
+        with self._conn() as conn:
+            return conn.execute("SELECT count(*) FROM (SELECT 1 FROM receipts WHERE status = %s LIMIT %s) AS p",
+                                (RECEIVED, limit)).fetchone()[0]
 
     @staticmethod
     def _receipt(row: tuple) -> Receipt:

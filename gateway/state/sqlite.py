@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gateway.errors import TerminalError, TransientError
-from gateway.state.base import QUEUED, OutboundDocument, Receipt, StateStore
+from gateway.state.base import QUEUED, RECEIVED, OutboundDocument, Receipt, StateStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -216,6 +216,11 @@ class SqliteStore(StateStore):
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [self._receipt(row) for row in rows]
+
+    def count_pending(self, limit: int) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM (SELECT 1 FROM receipts WHERE status = ? LIMIT ?)",
+                                    (RECEIVED, limit)).fetchone()[0]
 
     def _row(self, r: Receipt) -> tuple:
         return (r.id, r.channel, r.raw_ref, r.size, _text(r.received_at), r.partner_id, r.status,

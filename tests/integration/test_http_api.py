@@ -253,6 +253,36 @@ def test_readyz_says_when_the_broker_cannot_be_reached(tmp_path):
         sink.close()
 
 
+def test_with_the_broker_down_documents_are_taken_in_up_to_the_backlog_then_refused_with_503(tmp_path):
+    from adapters.http.config import HttpServer
+    from gateway.mapping.loader import Partners
+    from gateway.pipeline import Pipeline
+    from gateway.state.memory import MemoryStore
+
+    sink = KafkaSink(f"127.0.0.1:{free_port()}", None, timeout=2)  # nobody listens there
+    store = MemoryStore()
+    intake = Intake(Archive(tmp_path), store, Pipeline(Partners([]), None, sink), max_backlog=2)
+    intake.start(pause=60)
+    app = create_app(intake=intake, partners=Partners([]), config=HttpServer(admin_keys=[hash_key(ADMIN_KEY)]),
+                     keys=KeyRing({hash_key(ADMIN_KEY): ADMIN}), metrics=intake.metrics)
+    server = Server(app, port=0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for n in (1, 2):
+                assert post(client, x12_order(n), content_type="application/EDI-X12").status_code == 202
+            time.sleep(1.1)  # the backlog is counted at most once a second
+            refused = post(client, x12_order(3), content_type="application/EDI-X12")
+            assert_problem(refused, 503, "2 documents are waiting to be published")
+            assert refused.headers["Retry-After"] == "30"
+            assert "edigw_backlog 2.0" in client.get("/metrics").text
+        assert [r.status for r in store.find_receipts()] == ["received", "received"]  # kept, pending
+    finally:
+        server.stop()
+        intake.stop()
+        sink.close()
+
+
 def x12_order(n: int) -> bytes:
     """The 850 sample with interchange and group control number ``n`` (so it is no duplicate)."""
     body = (SAMPLES / "x12/850_4010.x12").read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -181,3 +182,20 @@ def test_a_duplicate_edifact_interchange_gets_a_contrl_rejecting_it_with_code_26
     segments = ack[0].messages[0].segments
     assert [s.tag for s in segments] == ["UNH", "UCI", "UNT"]  # no message is answered
     assert segments[1].elements[0] == "ORD000123" and segments[1].elements[3:6] == ["4", "26", "UNB"]
+
+
+def test_beyond_the_backlog_nothing_more_is_taken_in_until_it_drains(tmp_path):
+    from gateway.intake import BacklogFull
+
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    intake = Intake(Archive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,
+                    max_backlog=2)
+    first = intake.take(ORDERS, channel="sftp")
+    intake.take(IFTSTA, channel="sftp")
+    time.sleep(1.05)  # counted at most once a second
+    with pytest.raises(BacklogFull, match="2 documents are waiting to be published"):
+        intake.take(b"UNA:+.? 'UNB+UNOC:3+A+B+261120:0930+9'UNZ+0+9'", channel="sftp")
+    assert len(intake.store.find_receipts()) == 2 and intake.backlog() == 2
+    intake.process(first)
+    time.sleep(1.05)
+    assert intake.backlog() == 1 and intake.take(b"UNB+UNOC:3+A+B+261120:0930+9'UNZ+0+9'", channel="sftp")

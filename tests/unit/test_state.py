@@ -62,12 +62,15 @@ def receipt(**kw) -> Receipt:
 def test_receipts_round_trip_and_status(store):
     r = store.add_receipt(receipt(refs=("PO-1",)))
     assert store.get_receipt(r.id) == r
-    assert store.pending() == [r]
+    assert store.pending() == [r] and store.count_pending(limit=10) == 1
+    for _ in range(3):
+        store.add_receipt(receipt())
+    assert store.count_pending(limit=10) == 4 and store.count_pending(limit=2) == 2  # counted up to the limit
     done = r.with_status(PUBLISHED, events=3, interchange_ref="IC1", refs=("PO-1", "PO-2"))
     store.update_receipt(done)
     got = store.get_receipt(r.id)
     assert (got.status, got.events, got.interchange_ref, got.refs) == (PUBLISHED, 3, "IC1", ("PO-1", "PO-2"))
-    assert got.updated_at is not None and store.pending() == []
+    assert got.updated_at is not None and r not in store.pending() and store.count_pending(limit=10) == 3
     assert store.get_receipt("nope") is None
     with pytest.raises(KeyError):
         store.update_receipt(receipt())
