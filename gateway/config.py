@@ -48,10 +48,22 @@ class KafkaConfig(_Strict):
     extra: dict[str, str | int | float | bool] = {}
 
 
+class DeliveryConfig(_Strict):
+    """``delivery``: how the outbox sends what partners are owed (rendered events, acknowledgements)."""
+
+    attempts: int = Field(default=8, ge=1)  # then the document fails and goes to the dead-letter topic
+    first_retry_seconds: float = Field(default=5.0, gt=0)  # doubled after each failed attempt ...
+    max_retry_seconds: float = Field(default=900.0, gt=0)  # ... up to this
+    interval_seconds: float = Field(default=2.0, gt=0)  # how often the outbox looks for what is due
+    # how long one instance holds a document it is sending; longer than the slowest send
+    lease_seconds: float = Field(default=300.0, gt=0)
+
+
 class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     http: HttpServer = HttpServer()
     sftp: SftpServerConfig = SftpServerConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch

@@ -114,8 +114,10 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
                                 ack_deadline=ack_waits.get, publish=parts.sink.publish,
                                 overdue_topic=config.kafka.topics.get("AcknowledgementOverdue")
                                 or default_topic("AcknowledgementOverdue"),
-                                dead_letter_topic=config.kafka.dead_letter_topic)
-        dispatcher.start()
+                                dead_letter_topic=config.kafka.dead_letter_topic,
+                                attempts=config.delivery.attempts, first_delay=config.delivery.first_retry_seconds,
+                                max_delay=config.delivery.max_retry_seconds, lease=config.delivery.lease_seconds)
+        dispatcher.start(interval=config.delivery.interval_seconds)
         closing.insert(0, dispatcher.stop)
 
         for consumer in outbound_consumers(config, parts, store, intake.archive, servers):

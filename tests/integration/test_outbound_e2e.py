@@ -24,7 +24,7 @@ from gateway.config import GatewayConfig, KafkaConfig
 from gateway.events import Event, SchemaSet
 from gateway.sinks.kafka import KafkaSink
 from gateway.syntax import parse
-from tests.broker import free_port
+from tests.broker import consume, free_port
 from tests.gateway_process import KEY, Gateway
 from tests.integration.test_as2_interop import ids, libas2, node  # noqa: F401 - fixtures
 from tests.integration.test_http_outbound import Receiver
@@ -39,8 +39,10 @@ ROUTED = {"OrderResponded": "order-responded", "ShipmentCreated": "shipment-crea
           "InvoiceIssued": "invoice-issued", "OrderCreated": "order-created"}
 
 
-def start_gateway(tmp_path: Path, bootstrap: str, name: str, channels: str) -> tuple[Gateway, dict[str, str]]:
-    """`edigw run` with a copy of mappings/ whose acme-retail file ends with ``channels``."""
+def start_gateway(tmp_path: Path, bootstrap: str, name: str, channels: str,
+                  extra: str = "") -> tuple[Gateway, dict[str, str]]:
+    """`edigw run` with a copy of mappings/ whose acme-retail file ends with ``channels``, and the
+    config lines ``extra``."""
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
     with (mappings / "acme-retail.yaml").open("a") as f:
@@ -52,7 +54,7 @@ def start_gateway(tmp_path: Path, bootstrap: str, name: str, channels: str) -> t
         f"kafka:\n  bootstrap_servers: {bootstrap}\n  client_id: {name}\n  topics:\n{listed}"
         f"  dead_letter_topic: {name}.deadletter\n"
         f"http:\n  port: {gateway.port}\n  admin_keys: [{hash_key(KEY)}]\nsftp:\n  port: {free_port()}\n"
-        f"mappings: {mappings}\nschemas: {ROOT / 'schemas'}\nretry_seconds: 1\n")
+        f"mappings: {mappings}\nschemas: {ROOT / 'schemas'}\nretry_seconds: 1\n{extra}")
     try:
         gateway.start()
     except BaseException:
@@ -188,6 +190,41 @@ def test_an_event_on_the_broker_is_posted_once_to_the_partner_s_http_endpoint(br
         docs = outbound(gateway)
         assert sorted(d["answers"] for d in docs) == sorted(f"event:{e['event_id']}" for e in (first, revised))
         assert all(d["status"] == "sent" for d in docs), docs
+    finally:
+        gateway.stop()
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_a_document_the_partner_keeps_refusing_is_dead_lettered_and_the_route_goes_on(broker, tmp_path):
+    receiver = Receiver([503, 503])  # the partner's endpoint fails twice, then takes what comes
+    channels = f"channels:\n  http:\n    deliver:\n      url: {receiver.url}\n      timeout_seconds: 5\n"
+    name = f"e2e-give-up-{uuid.uuid4().hex[:8]}"
+    refused = {**SAMPLE["event"], "event_id": str(uuid.uuid4())}
+    later = {**SAMPLE["event"], "event_id": str(uuid.uuid4()), "response_number": "SO-30517-9"}
+    gateway, topics = start_gateway(
+        tmp_path, broker.bootstrap, name, channels,
+        extra="delivery: {attempts: 2, first_retry_seconds: 0.5, interval_seconds: 0.3}\n")
+    try:
+        produce(broker.bootstrap, topics["OrderResponded"], [refused])
+        failed = wait_for(lambda: [d for d in outbound(gateway) if d["status"] == "failed"], 45)
+        assert failed, f"{outbound(gateway)}\n{gateway.log()}"
+        [doc] = failed
+        assert doc["answers"] == f"event:{refused['event_id']}" and len(receiver.got) == 2
+        assert "gave up after 2 attempts" in doc["details"]["error"] and "503" in doc["details"]["error"]
+        config = GatewayConfig(kafka=KafkaConfig(bootstrap_servers=broker.bootstrap), schemas=ROOT / "schemas")
+        encoder = build_encoder(config, SchemaSet.load(config.schemas))
+        [message] = consume(broker.bootstrap, f"{name}.deadletter", 1, timeout=30)
+        event_type, record = encoder.decode(message.value())
+        assert (event_type, record["stage"], record["reason_code"]) == ("DeadLetter", "deliver", "DELIVERY_FAILED")
+        assert record["raw_ref"].startswith("sha256:") and record["partner_id"] == "acme-retail"
+        assert record["error"].startswith(f"855 {doc['control_ref']}: gave up after 2 attempts")
+        # the route did not stop at the failed document: the next event is delivered
+        produce(broker.bootstrap, topics["OrderResponded"], [later])
+        assert wait_for(lambda: len(receiver.got) == 3, 30), f"{outbound(gateway)}\n{gateway.log()}"
+        _, message = read_855(receiver.got[2][1])
+        assert segment(message, "REF").get(2) == "SO-30517-9"
+        assert wait_for(lambda: sorted(d["status"] for d in outbound(gateway)) == ["failed", "sent"], 10)
     finally:
         gateway.stop()
         receiver.shutdown()
