@@ -119,7 +119,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = check_partners(config.mappings, targets, keep := [])
     from gateway.render import check_routes
 
-    problems += check_routes(config.mappings, config.schemas)  # outbound templates against the schemas
+    # outbound templates against the schemas; both read each file's head (partner, identity, ...), so a
+    # problem there comes from both: each is reported and counted once
+    problems = list(dict.fromkeys(problems + check_routes(config.mappings, config.schemas)))
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
@@ -345,6 +347,11 @@ def cmd_render(args: argparse.Namespace) -> int:
                 if taking:
                     raise CliError(f"{len(taking)} routes of {args.partner} take this {event_type} ({listed}): "
                                    "choose one with --route")
+                typed = [r for r in mine if r.event_type == event_type]
+                if typed:  # routes for this event type, whose `when` did not hold
+                    raise CliError(f"no outbound route of {args.partner} takes this {event_type}: "
+                                   + "; ".join(_condition_failed(r, record) for r in typed)
+                                   + f"; give --route {typed[0].name} to render it anyway")
                 raise CliError(f"no outbound route of {args.partner} takes this {event_type} (routes: {listed})")
             route = taking[0]
         out.append(render(record, route, numbers=numbers, now=now).data)
@@ -357,6 +364,54 @@ def cmd_render(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(b"".join(out))
         sys.stdout.buffer.flush()
     return EXIT_OK
+
+
+def _condition_failed(route, record: dict) -> str:
+    """Why ``route`` does not take ``record``: its ``when``, where it is, and the event's value."""
+    where = route.where.rsplit(": ", 1)[0]  # file:line of the route
+    when = route.spec.when
+    if when is None:
+        return f"route '{route.name}' ({where}) does not take it"
+    tests = []
+    if when.equals is not None:
+        tests.append(f"equals {when.equals!r}")
+    if when.in_ is not None:
+        tests.append("is one of " + ", ".join(repr(v) for v in when.in_))
+    if when.not_in is not None:
+        tests.append("is none of " + ", ".join(repr(v) for v in when.not_in))
+    if when.exists is not None:
+        tests.append("is present" if when.exists else "is absent")
+    if when.same_as is not None:
+        tests.append(f"is the same as {when.same_as}")
+    text = (f"the condition of route '{route.name}' ({where}) does not hold: it takes one only when "
+            f"{when.path} {' and '.join(tests) or 'holds'}")
+    value = _plain_path(record, when.path)
+    if value is None:
+        text += f" (this event has no {when.path})"
+    elif value is not _MISSING:
+        shown = ", ".join(repr(str(v)) for v in value) if isinstance(value, list) else repr(str(value))
+        text += f" (this event's {when.path}: {shown})"
+    return text
+
+
+_MISSING = object()
+
+
+def _plain_path(record: dict, path: str):
+    """The value at a plain dotted path (``buyer.id``) of a record, best effort; _MISSING otherwise."""
+    if not path or not all(part.isidentifier() for part in path.split(".")):
+        return _MISSING
+    values = [record]
+    for part in path.split("."):
+        found = []
+        for value in values:
+            if isinstance(value, dict) and part in value:
+                item = value[part]
+                found.extend(item if isinstance(item, list) else [item])
+        if not found:
+            return None if all(v is None or isinstance(v, dict) for v in values) else _MISSING
+        values = found
+    return values[0] if len(values) == 1 else values
 
 
 def cmd_key(args: argparse.Namespace) -> int:

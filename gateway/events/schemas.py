@@ -481,7 +481,12 @@ def _from_json(schema: Any, value: Any, path: str, named: Mapping[str, Any]) -> 
         if logical == "decimal":
             if not isinstance(value, str):
                 raise _Bad(path, f"expected a decimal as a string, got {value!r}")
-            converted: Any = Decimal(value)
+            try:
+                converted: Any = Decimal(value)
+            except InvalidOperation:
+                converted = None
+            if converted is None or not converted.is_finite():
+                raise _Bad(path, f"{value!r} is not a decimal number")
         elif logical == "date":
             converted = dt.date.fromisoformat(value)
         elif logical in ("timestamp-millis", "timestamp-micros"):

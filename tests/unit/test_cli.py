@@ -106,3 +106,56 @@ def test_check_lists_problems_and_refuses_missing_folders(tmp_path):
     assert edigw("check", "--mappings", str(tmp_path / "none")).returncode == 1
     missing = edigw("check", "--schemas", str(tmp_path))
     assert missing.returncode == 2 and "no .avsc schema files" in one_line(missing)
+
+
+# --- messages that name what is wrong, once, without Python internals -------------------------------
+
+ORDRSP_EVENT = ROOT / "samples" / "outbound" / "brasserie-du-parc.ordrsp.event.json"
+
+
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    from gateway.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _changed_event(tmp_path: Path, change) -> Path:
+    item = json.loads(ORDRSP_EVENT.read_text(encoding="utf-8"))
+    change(item["event"])
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(item), encoding="utf-8")
+    return path
+
+
+def test_render_says_a_quantity_is_not_a_decimal_number_and_where(capsys, tmp_path):
+    event = _changed_event(tmp_path, lambda e: e["lines"][0].update(quantity="abc"))
+    code, out, err = in_process(capsys, "render", str(event), "--partner", "brasserie-du-parc")
+    assert code == 2 and out == ""
+    assert err == f"edigw: {event}: OrderResponded.lines[0].quantity: 'abc' is not a decimal number\n"
+
+
+def test_render_says_which_route_condition_did_not_hold(capsys, tmp_path):
+    event = _changed_event(tmp_path, lambda e: e["buyer"].update(id="999"))
+    code, out, err = in_process(capsys, "render", str(event), "--partner", "brasserie-du-parc")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("edigw: no outbound route of brasserie-du-parc takes this OrderResponded: the condition "
+                          "of route 'ordrsp' (")
+    assert ("does not hold: it takes one only when buyer.id equals '5412345000013' (this event's buyer.id: '999'); "
+            "give --route ordrsp to render it anyway\n") in err, err
+    no_buyer = _changed_event(tmp_path, lambda e: e.update(buyer=None))
+    code, _, err = in_process(capsys, "render", str(no_buyer), "--partner", "brasserie-du-parc")
+    assert code == 2 and "(this event has no buyer.id)" in err, err
+
+
+def test_check_reports_an_unknown_top_level_key_once(capsys, tmp_path):
+    for path in (ROOT / "mappings").glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "brasserie-du-parc.yaml":
+            text = "bogus: 1\n" + text
+        (tmp_path / path.name).write_text(text, encoding="utf-8")
+    code, out, err = in_process(capsys, "check", "--mappings", str(tmp_path), "--schemas", str(ROOT / "schemas"))
+    assert code == 1 and out == ""
+    assert err == (f"{tmp_path / 'brasserie-du-parc.yaml'}:1: bogus: unknown key (check the spelling)\n"
+                   f"edigw: 1 problem(s) in {tmp_path}\n")
