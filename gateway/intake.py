@@ -139,6 +139,7 @@ class Intake:
             interchange_ref=interchange_refs[0] if interchange_refs else None, refs=refs,
             details=details(outcome)))
         self.metrics.document(partner, receipt.channel, status)
+        self.metrics.stages(outcome.seconds)
         return outcome
 
     # -- processing in the background (channels that answer before processing) ----------
@@ -226,6 +227,7 @@ class Intake:
         if done is None:
             return
         self.metrics.stage_seconds.labels("process").observe(done.seconds)
+        self.metrics.stages(done.stages)
         self.metrics.document(done.partner_id, done.channel, done.status)
         log.info("document processed", receipt=receipt_id, messages=done.messages, events=done.published,
                  dead_letters=done.dead_letters, skipped=done.skipped)

@@ -27,9 +27,15 @@ class Metrics:
             "edigw_refused", "Requests refused before intake, by channel and reason", ["channel", "reason"],
             registry=self.registry)
         self.stage_seconds = Histogram(
-            "edigw_stage_seconds", "Time spent per stage: take (archive + receipt), process (parse, map, "
-            "publish)", ["stage"], registry=self.registry,
+            "edigw_stage_seconds", "Seconds per document and stage: take (archive + receipt), process (all "
+            "of the following), read (the syntax layer, envelopes, acknowledgements), each pipeline stage by "
+            "its name (identify_partner, skip_duplicates, map_events, encode_events, ...), publish (waiting "
+            "for the broker)", ["stage"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.outbound = Counter(
+            "edigw_outbound", "Outbound documents (rendered events, acknowledgements) by partner, kind and what "
+            "happened: sent, confirmed (by a synchronous MDN), retry, failed, overdue (an MDN or acknowledgement)",
+            ["partner", "kind", "status"], registry=self.registry)
         self.backlog = Gauge("edigw_backlog", "Documents taken in and not yet processed", registry=self.registry)
 
     def count_backlog(self, count: Callable[[], float]) -> None:
@@ -45,6 +51,13 @@ class Metrics:
 
     def document(self, partner: str | None, channel: str, status: str) -> None:
         self.documents.labels(partner or "unknown", channel, status).inc()
+
+    def stages(self, seconds: dict[str, float]) -> None:
+        for stage, spent in seconds.items():
+            self.stage_seconds.labels(stage).observe(spent)
+
+    def sent(self, partner: str, kind: str, status: str) -> None:
+        self.outbound.labels(partner, kind, status).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -38,6 +38,7 @@ from adapters.base import Outbound
 from gateway.archive import Archive
 from gateway.errors import TerminalError, TransientError
 from gateway.events import Event, dead_letter_id
+from gateway.metrics import Metrics
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument, StateStore
 
 log = structlog.get_logger("gateway.outbox")
@@ -65,8 +66,10 @@ class Dispatcher:
                  attempts: int = 8, first_delay: float = 5.0, max_delay: float = 900.0,
                  ack_deadline: Callable[[str], timedelta | None] = lambda partner: None,
                  publish: Callable[[list[Event]], object] | None = None, overdue_topic: str = "",
-                 dead_letter_topic: str = "", owner: str | None = None, lease: float = 300.0) -> None:
+                 dead_letter_topic: str = "", owner: str | None = None, lease: float = 300.0,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.owner = owner or uuid.uuid4().hex  # this dispatcher, in the leases it takes
         self.lease = timedelta(seconds=lease)
         self.archive = archive
@@ -154,6 +157,10 @@ class Dispatcher:
         return 1
 
     def _record(self, doc: OutboundDocument, status: str, **facts) -> None:
+        counted = "retry" if status == QUEUED else status
+        if "acknowledgement" in facts:  # a functional acknowledgement the partner owes is late
+            counted = "overdue"
+        self.metrics.sent(doc.partner_id, doc.kind, counted)
         details = {k: v for k, v in {**doc.details, **facts}.items() if v is not None}
         self.store.update_outbound(doc.with_status(status, details=details))
         if status == DELIVERY_FAILED and self.publish is not None and self.dead_letter_topic:

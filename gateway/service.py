@@ -116,7 +116,8 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
                                 or default_topic("AcknowledgementOverdue"),
                                 dead_letter_topic=config.kafka.dead_letter_topic,
                                 attempts=config.delivery.attempts, first_delay=config.delivery.first_retry_seconds,
-                                max_delay=config.delivery.max_retry_seconds, lease=config.delivery.lease_seconds)
+                                max_delay=config.delivery.max_retry_seconds, lease=config.delivery.lease_seconds,
+                                metrics=metrics)
         dispatcher.start(interval=config.delivery.interval_seconds)
         closing.insert(0, dispatcher.stop)
 

@@ -113,6 +113,7 @@ class Processed:
     published: int = 0
     dead_letters: int = 0
     skipped: int = 0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage
 
 
 def _start_intake(config: GatewayConfig, bootstrap_servers: str | None) -> None:
@@ -147,7 +148,7 @@ def _process_receipt(receipt_id: str) -> Processed | None:
     done = _intake.store.get_receipt(receipt_id) or receipt
     return Processed(receipt_id, done.status, done.partner_id, done.channel, seconds, messages=outcome.messages,
                      published=outcome.published, dead_letters=len(outcome.dead_letters),
-                     skipped=len(outcome.skipped))
+                     skipped=len(outcome.skipped), stages=outcome.seconds)
 
 
 class ReceiptWorkers:

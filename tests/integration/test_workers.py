@@ -78,6 +78,7 @@ def test_two_workers_process_every_document_in_each_partner_s_order(broker, tmp_
                 finished = [client.get(f"/v1/documents/{rid}", headers=admin).json()["updated_at"] for rid in ids]
                 assert finished == sorted(finished), partner
             metrics = client.get("/metrics").text
+        assert 'edigw_stage_seconds_count{stage="map_events"} 30.0' in metrics  # timed in the workers
         for partner in KEYS:
             assert f'edigw_documents_total{{channel="http",partner="{partner}",status="published"}} 15.0' in metrics
         events = consume(broker.bootstrap, TOPIC, 30, timeout=60)

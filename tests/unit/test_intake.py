@@ -48,6 +48,10 @@ def test_process_publishes_and_records_the_result(tmp_path):
     assert (done.status, done.events, done.interchange_ref) == (PUBLISHED, 1, "ORD000123")
     assert done.partner_id == "brasserie-du-parc"  # named by the envelope
     assert outcome.published == 1 and parts.sink.events[0].record["source"]["receipt_id"] == receipt.id
+    # the time each stage took, for /metrics
+    assert {"read", "identify_partner", "skip_duplicates", "map_events", "encode_events", "publish"} <= set(
+        outcome.seconds) and all(s >= 0 for s in outcome.seconds.values())
+    assert 'edigw_stage_seconds_count{stage="map_events"} 1.0' in intake.metrics.render().decode()
     assert intake.store.find_receipts(ref="ORD000123")[0].id == receipt.id
 
 

@@ -95,6 +95,9 @@ def test_a_transient_failure_then_success_is_sent(outbox):
     assert dispatcher.deliver_due(T0 + timedelta(seconds=1)) == 1
     sent = status(store, doc)
     assert sent.status == SENT and sent.details["attempts"] == 2 and "error" not in sent.details
+    counted = dispatcher.metrics.render().decode()
+    assert 'edigw_outbound_total{kind="997",partner="acme",status="retry"} 1.0' in counted
+    assert 'edigw_outbound_total{kind="997",partner="acme",status="sent"} 1.0' in counted
 
 
 def test_a_terminal_failure_is_recorded_at_once_and_dead_lettered(outbox):
