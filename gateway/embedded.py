@@ -15,6 +15,7 @@ A restart loses producer state too, so a producer that lived through one gets
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,10 @@ from confluent_kafka import KafkaException
 
 from gateway.errors import TransientError
 from confluent_kafka.admin import AdminClient
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tansu colours its log even into a file
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+\s+")
 
 
 class BrokerUnavailable(TransientError):
@@ -68,6 +73,7 @@ class Broker:
         self.workdir = workdir
         self.log_path = workdir / "tansu.log"
         self.process: subprocess.Popen | None = None
+        self._log_start = 0
 
     @property
     def bootstrap(self) -> str:
@@ -83,6 +89,7 @@ class Broker:
             return
         url = f"tcp://127.0.0.1:{self.port}"
         with open(self.log_path, "ab") as log:
+            self._log_start = log.tell()
             self.process = subprocess.Popen(
                 [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
                 stdout=log,
@@ -101,18 +108,47 @@ class Broker:
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise BrokerUnavailable(
-                    f"tansu exited with status {self.process.returncode}; see {self.log_path}:\n{self.log_tail()}"
-                )
+                raise BrokerUnavailable(f"tansu exited (status {self.process.returncode}): {self.failure()}")
             try:
                 admin.list_topics(timeout=1.0)
                 return time.monotonic() - started
             except KafkaException:
                 if time.monotonic() - started > timeout:
+                    last = self.failure(default="")
                     raise BrokerUnavailable(
-                        f"tansu on {self.bootstrap} not ready after {timeout} s; see {self.log_path}"
+                        f"tansu on {self.bootstrap} not ready after {timeout:g} s" + (f": {last}" if last else "")
                     ) from None
                 time.sleep(0.05)
+
+    def failure(self, default: str = "no reason in its log") -> str:
+        """Why the broker failed, in one line: the telling line of its log, without colour codes.
+
+        ``port N is in use by another program`` for the commonest case. The
+        log's path is added when it outlives the broker (a ``workdir`` given,
+        not a temporary one, which :meth:`close` removes).
+        """
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)  # this run's lines: the log is appended to
+                lines = log.read()[-64_000:].decode("utf-8", "replace").splitlines()
+        except OSError:
+            lines = []
+        lines = [line for line in (_ANSI.sub("", line).strip() for line in lines) if line]
+        text = default
+        if any(re.search(r"AddrInUse|address (already )?in use", line, re.IGNORECASE) for line in lines):
+            text = f"port {self.port} is in use by another program"
+        else:
+            panic = next((i for i, line in enumerate(lines) if " panicked at " in line), None)
+            errors = [line for line in lines if re.search(r"\bERROR\b", line)]
+            if panic is not None and panic + 1 < len(lines):
+                text = "panic: " + lines[panic + 1]
+            elif errors:
+                text = _TIMESTAMP.sub("", errors[-1])
+            elif lines:
+                text = lines[-1]
+        if self._tmp is None and text:
+            text += f" (log: {self.log_path})"
+        return text
 
     def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
         """Stop the broker; all its data is gone.
