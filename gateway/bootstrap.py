@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from gateway.config import GatewayConfig
+from gateway.errors import ConfigError
 from gateway.events import Encoder, RegistryEncoder, SchemaSet, SingleObjectEncoder
 from gateway.mapping.engine import Mapper, default_topic
 from gateway.mapping.loader import Partners, load_partners
@@ -53,6 +54,20 @@ def build_encoder(config: GatewayConfig, schemas: SchemaSet) -> Encoder:
     return SingleObjectEncoder(schemas)
 
 
+def xml_schemas(config: GatewayConfig) -> dict:
+    """``xml_schemas`` as the XML reader takes them, each XSD loaded now: a missing or broken one
+    stops the start with its path named."""
+    from gateway.syntax.xml import load_schema
+
+    found = {}
+    for i, entry in enumerate(config.xml_schemas):
+        if not entry.xsd.is_file():
+            raise ConfigError(f"xml_schemas[{i}].xsd: {entry.xsd} is not a file")
+        load_schema(entry.xsd)
+        found[(entry.namespace, entry.element)] = entry.xsd
+    return found
+
+
 def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers: str | None = None) -> Parts:
     """Wire the inbound side. ``sink`` replaces Kafka (``edigw map`` uses a
     MemorySink); ``bootstrap_servers`` replaces the configured brokers (the
@@ -74,5 +89,5 @@ def build(config: GatewayConfig, *, sink: Sink | None = None, bootstrap_servers:
     mapper = Mapper(topic_for=lambda event_type: topics.get(event_type) or default_topic(event_type))
     pipeline = Pipeline(partners, schemas, sink, encoder=encoder, mapper=mapper,
                         dead_letter_topic=config.kafka.dead_letter_topic, batch_size=config.batch_size,
-                        source_uri=config.kafka.source_uri)
+                        source_uri=config.kafka.source_uri, xml_schemas=xml_schemas(config))
     return Parts(config, schemas, partners, encoder, sink, pipeline, closers)

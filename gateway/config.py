@@ -59,11 +59,22 @@ class DeliveryConfig(_Strict):
     lease_seconds: float = Field(default=300.0, gt=0)
 
 
+class XmlSchema(_Strict):
+    """One entry of ``xml_schemas``: XML documents with this root element are validated against
+    ``xsd`` (a local file; what it includes or imports must be local too); each violation is an
+    XML_SCHEMA_INVALID issue with its line, and the document a dead letter."""
+
+    element: str  # the root element's local name: Order, Invoice, ...
+    namespace: str = ""  # its namespace URI ("" for none)
+    xsd: Path
+
+
 class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     http: HttpServer = HttpServer()
     sftp: SftpServerConfig = SftpServerConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    xml_schemas: list[XmlSchema] = []
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
     batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
@@ -116,6 +127,8 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         if not is_url(config.state) and not Path(config.state).is_absolute():
             config.state = str(base / config.state)
         config.archive = base / config.archive if not config.archive.is_absolute() else config.archive
+        for entry in config.xml_schemas:
+            entry.xsd = base / entry.xsd if not entry.xsd.is_absolute() else entry.xsd
         for key in ("homes", "host_key"):
             value = getattr(config.sftp, key)
             if not value.is_absolute():

@@ -138,9 +138,11 @@ class Pipeline:
 
     def __init__(self, partners: Partners, schemas: SchemaSet, sink: Sink, *, encoder: Encoder | None = None,
                  mapper: Mapper | None = None, dead_letter_topic: str = "edigw.deadletter", batch_size: int = 2000,
-                 source_uri: str = "urn:edigw", stages: list[Stage] | None = None) -> None:
+                 source_uri: str = "urn:edigw", stages: list[Stage] | None = None,
+                 xml_schemas: dict | None = None) -> None:
         self.partners = partners
         self.schemas = schemas
+        self.xml_options = {"schemas": xml_schemas} if xml_schemas else None  # XSDs by root element
         self.encoder = encoder
         self.source_uri = source_uri
         self._last_partner: tuple = (None, None)  # (interchange, partner): all its messages share it
@@ -222,7 +224,7 @@ class Pipeline:
 
     def units(self, doc: Document, outcome: Outcome, tracker: AckTracker | None = None) -> Iterator[Unit]:
         """Read the document; yield each message as a Unit, record interchanges."""
-        for item in read(doc.source, encoding=self.encoding_for):
+        for item in read(doc.source, encoding=self.encoding_for, xml=self.xml_options):
             if isinstance(item, Message):
                 outcome.messages += 1
                 yield Unit(doc, item)

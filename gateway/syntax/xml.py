@@ -767,6 +767,11 @@ class _LocalOnly(etree.Resolver):
         return self.resolve_string("", context)  # serve nothing (see _NoFetch)
 
 
+def load_schema(path: str | os.PathLike[str]) -> None:
+    """Load (and cache) the XSD at ``path`` now: a ConfigError names what is wrong with it."""
+    _schema(path)
+
+
 def _load_schema(path: str) -> Any:
     parser = etree.XMLParser(
         resolve_entities="internal",  # schemas are trusted local files; still nothing external
