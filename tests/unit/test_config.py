@@ -101,3 +101,16 @@ def test_a_missing_or_broken_xsd_stops_the_start_naming_it(tmp_path):
     config.xml_schemas[0].xsd = tmp_path / "broken.xsd"
     with pytest.raises(ConfigError, match="broken.xsd: cannot load the XML schema"):
         build(config, sink=MemorySink())
+
+
+def test_the_documented_example_is_a_valid_config(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs/configuration.md").read_text()
+    [example] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    path = tmp_path / "gateway.yaml"
+    path.write_text(example)
+    config = load_config(path)
+    assert config.kafka.topics == {"OrderCreated": "erp.orders"} and config.delivery.attempts == 8
+    assert config.xml_schemas[0].xsd == tmp_path / "xsd/UBL-Order-2.1.xsd" and config.workers == 1
