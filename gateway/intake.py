@@ -68,6 +68,7 @@ class Intake:
         self._held: set[str] = set()  # receipts queued or being processed here: recover() leaves them
         self._held_lock = threading.Lock()
         self._deferred = False
+        self._claimed: tuple | None = None  # (interchange, partner, first receipt) of the last duplicate check
         self._processing = threading.Lock()  # one document at a time: a retry never races a channel
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
         pipeline.acknowledge = self  # functional acknowledgements: numbered and queued here
@@ -323,8 +324,13 @@ class Intake:
         ic = unit.message.interchange
         if ic.syntax == "xml" or not ic.control_ref or unit.partner is None:
             return
-        earlier = self.store.claim_interchange(unit.partner.id, ic.control_ref, unit.document.receipt_id or "",
-                                               window=self.duplicate_window)
+        seen = self._claimed
+        if seen is not None and seen[0] is ic and seen[1] == unit.partner.id:
+            earlier = seen[2]  # the interchange's other messages: asked once, not once per message
+        else:
+            earlier = self.store.claim_interchange(unit.partner.id, ic.control_ref, unit.document.receipt_id or "",
+                                                   window=self.duplicate_window)
+            self._claimed = (ic, unit.partner.id, earlier)
         if earlier is not None:
             raise Duplicate(f"duplicate of interchange {ic.control_ref} from {unit.partner.id}, "
                             f"first received as {earlier}", earlier)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -156,19 +156,35 @@ class ReceiptWorkers:
 
     One single-process pool per worker, so that a partner's receipts can be
     sent to the same one every time: the same partner, the same worker, the
-    order kept. Receipts whose partner is not known before parsing (an inbox
-    folder, the demo SFTP account) are spread by their id.
+    order kept. A partner seen for the first time goes to the worker with the
+    fewest partners (not a hash, which can put two busy partners on one core
+    while another idles). Receipts whose partner is not known before parsing
+    (an inbox folder, the demo SFTP account) go round the workers.
     """
 
     def __init__(self, config: GatewayConfig, workers: int, *, bootstrap_servers: str | None = None) -> None:
         context = multiprocessing.get_context("spawn")  # no librdkafka or server threads cross a fork
         self._pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_intake,
                                            initargs=(config, bootstrap_servers)) for _ in range(workers)]
+        self._partners: dict[str, int] = {}  # partner -> its worker, for as long as the gateway runs
+        self._load = [0] * workers  # partners per worker
+        self._next = 0  # round robin for receipts of no known partner
+        self._lock = threading.Lock()
+
+    def worker_of(self, partner_id: str | None) -> int:
+        with self._lock:
+            if partner_id is None:
+                self._next = (self._next + 1) % len(self._pools)
+                return self._next
+            index = self._partners.get(partner_id)
+            if index is None:
+                index = self._partners[partner_id] = self._load.index(min(self._load))
+                self._load[index] += 1
+            return index
 
     def submit(self, receipt_id: str, partner_id: str | None) -> Future:
         """Process the receipt on its partner's worker; the future gives a :class:`Processed` (or None)."""
-        key = (partner_id or receipt_id).encode()
-        return self._pools[zlib.crc32(key) % len(self._pools)].submit(_process_receipt, receipt_id)
+        return self._pools[self.worker_of(partner_id)].submit(_process_receipt, receipt_id)
 
     def warm(self) -> None:
         """Start every worker now (imports, partner files, producer), not with the first document."""

@@ -114,6 +114,8 @@ def judge_message(message: Message, extra: Iterable[Issue] = ()) -> Judged:
     (a missing route, say); the syntax comes from its interchange."""
     syntax = message.interchange.syntax if message.interchange is not None else "x12"
     x12 = syntax == "x12"
+    if not message.issues and not extra:  # the usual case, thousands of times per interchange
+        return Judged(message.type, message.ref, message.group, _identifier(message, x12), ACCEPTED, (), (), None)
     m_field = MESSAGE_FIELD[syntax]
     in_error = CODES["MESSAGE_HAS_SEGMENT_ERRORS"]
     codes: list[str] = []
@@ -169,11 +171,14 @@ def judge_message(message: Message, extra: Iterable[Issue] = ()) -> Judged:
     if findings and x12 and in_error.ak5 not in codes:
         codes.append(in_error.ak5)
     status = REJECTED if failed else WITH_ERRORS if noted else ACCEPTED
+    return Judged(message.type, message.ref, message.group, _identifier(message, x12), status, tuple(codes),
+                  tuple(findings), first)
+
+
+def _identifier(message: Message, x12: bool) -> tuple[str, ...]:
+    """X12: (ST03,) when given; EDIFACT: UNH S009 as received."""
     if x12:
         header = message.header
         st03 = header.get(3) if header is not None and header.tag == "ST" else ""
-        identifier: tuple[str, ...] = (st03,) if st03 else ()
-    else:
-        identifier = tuple(message.release.split(":")) if message.release else (message.type,)
-    return Judged(message.type, message.ref, message.group, identifier, status, tuple(codes),
-                  tuple(findings), first)
+        return (st03,) if st03 else ()
+    return tuple(message.release.split(":")) if message.release else (message.type,)
