@@ -110,7 +110,8 @@ class SchemaSet:
         folder = Path(folder)
         paths = sorted(folder.glob("*.avsc"))
         if not paths:
-            raise ConfigError(f"{folder}: no .avsc schema files")
+            where = "is not a folder" if not folder.is_dir() else "holds no .avsc schema files"
+            raise ConfigError(f"schemas: {folder.resolve()} {where} (give --schemas or `schemas:` in the config)")
         self = cls({})
         for path in paths:
             try:

@@ -195,7 +195,8 @@ def load_partners(folder: Path, targets: dict[str, Target]) -> Partners:
 def check_partners(folder: Path, targets: dict[str, Target], keep: list[Partner] | None = None) -> list[str]:
     """Every problem in every partner file of ``folder`` (empty: all good)."""
     if not Path(folder).is_dir():
-        return [f"{folder}: no such folder of partner files"]
+        return [f"mappings: {Path(folder).resolve()} is not a folder of partner files (give --mappings or "
+                "`mappings:` in the config)"]
     errors: list[str] = []
     seen: dict[str, str] = {}
     files = sorted(Path(folder).glob("*.yaml")) + sorted(Path(folder).glob("*.yml"))
