@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test bench clean
 
+# Debian's python3 comes without venv/ensurepip (the python3-venv package): installed when missing.
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,embedded]'
