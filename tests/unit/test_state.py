@@ -308,6 +308,16 @@ def test_control_numbers_are_unique_across_processes(location):
     assert sorted(numbers) == list(range(1, 301))
 
 
+
+def leased_once(store) -> None:
+    """Document d1 of a migrated store can be leased, and only once."""
+    try:
+        assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).id == "d1"
+        assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
+    finally:
+        store.close()
+
+
 def test_a_sqlite_file_from_before_outbound_leases_is_migrated(tmp_path):
     import sqlite3
 
@@ -320,12 +330,7 @@ def test_a_sqlite_file_from_before_outbound_leases_is_migrated(tmp_path):
                 "'000000001', NULL, 'queued', NULL, NULL)")
     old.commit()
     old.close()
-    store = SqliteStore(path)
-    try:
-        assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).control_ref == "000000001"
-        assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
-    finally:
-        store.close()
+    leased_once(SqliteStore(path))
 
 
 # -- open_store ----------------------------------------------------------------------------
@@ -372,12 +377,7 @@ def test_postgres_adds_the_lease_columns_to_an_outbound_table_from_before(postgr
     store.close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE outbound DROP COLUMN lease_owner, DROP COLUMN lease_until")
-    store = PostgresStore(url)
-    try:
-        assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).id == "d1"
-        assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
-    finally:
-        store.close()
+    leased_once(PostgresStore(url))
 
 
 def test_postgres_schema_is_created_once_by_stores_starting_together(postgres):
