@@ -308,7 +308,6 @@ def test_control_numbers_are_unique_across_processes(location):
     assert sorted(numbers) == list(range(1, 301))
 
 
-
 def leased_once(store) -> None:
     """Document d1 of a migrated store can be leased, and only once."""
     try:
