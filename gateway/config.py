@@ -89,9 +89,11 @@ class GatewayConfig(_Strict):
     # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
     max_backlog: int = Field(default=10_000, ge=1)
     # processes that parse, map and publish what was taken in: 1 does it in the gateway's own
-    # process; more use that many cores, each partner's documents always on the same one (so
-    # they are published in the order they came)
+    # process; more use that many cores
     workers: int = Field(default=1, ge=1, le=64)
+    # with several workers: a partner's documents are published in the order they came (so one
+    # busy partner uses one core at a time); false spreads every document over all workers
+    keep_partner_order: bool = True
 
 
 def is_url(location: str) -> bool:

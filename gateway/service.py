@@ -71,7 +71,8 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         if config.workers > 1:
             from gateway.workers import ReceiptWorkers
 
-            workers = ReceiptWorkers(config, config.workers, bootstrap_servers=servers)
+            workers = ReceiptWorkers(config, config.workers, bootstrap_servers=servers,
+                                     keep_order=config.keep_partner_order)
             closing.insert(0, workers.close)  # after the intake stopped handing it receipts
             workers.warm()
             log.info("documents are processed by worker processes", workers=config.workers)

@@ -154,37 +154,51 @@ def _process_receipt(receipt_id: str) -> Processed | None:
 class ReceiptWorkers:
     """``workers`` processes that process receipts taken in by this gateway.
 
-    One single-process pool per worker, so that a partner's receipts can be
-    sent to the same one every time: the same partner, the same worker, the
-    order kept. A partner seen for the first time goes to the worker with the
-    fewest partners (not a hash, which can put two busy partners on one core
-    while another idles). Receipts whose partner is not known before parsing
-    (an inbox folder, the demo SFTP account) go round the workers.
+    One single-process pool per worker, so that where a receipt goes can be
+    chosen. With ``keep_order`` (the default) a partner's receipts go to the
+    worker that still has some of its receipts in hand, so they are published
+    in the order they were taken in; a partner with nothing in hand goes to
+    the least busy worker. One busy partner therefore uses one core at a time.
+    Without ``keep_order`` every receipt goes to the least busy worker (all
+    cores for one partner; its documents may then be published out of order).
     """
 
-    def __init__(self, config: GatewayConfig, workers: int, *, bootstrap_servers: str | None = None) -> None:
+    def __init__(self, config: GatewayConfig, workers: int, *, bootstrap_servers: str | None = None,
+                 keep_order: bool = True) -> None:
         context = multiprocessing.get_context("spawn")  # no librdkafka or server threads cross a fork
         self._pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_intake,
                                            initargs=(config, bootstrap_servers)) for _ in range(workers)]
-        self._partners: dict[str, int] = {}  # partner -> its worker, for as long as the gateway runs
-        self._load = [0] * workers  # partners per worker
-        self._next = 0  # round robin for receipts of no known partner
+        self.keep_order = keep_order
+        self._busy = [0] * workers  # receipts in hand per worker
+        self._partners: dict[str, tuple[int, int]] = {}  # partner -> (its worker, receipts in hand there)
         self._lock = threading.Lock()
 
-    def worker_of(self, partner_id: str | None) -> int:
+    def assign(self, partner_id: str | None) -> int:
+        """The worker for the partner's next receipt, counted as in hand there until :meth:`release`."""
         with self._lock:
-            if partner_id is None:
-                self._next = (self._next + 1) % len(self._pools)
-                return self._next
-            index = self._partners.get(partner_id)
-            if index is None:
-                index = self._partners[partner_id] = self._load.index(min(self._load))
-                self._load[index] += 1
+            held = self._partners.get(partner_id) if self.keep_order and partner_id is not None else None
+            index = held[0] if held else min(range(len(self._pools)), key=lambda i: (self._busy[i], i))
+            self._busy[index] += 1
+            if self.keep_order and partner_id is not None:
+                self._partners[partner_id] = (index, (held[1] if held else 0) + 1)
             return index
 
+    def release(self, index: int, partner_id: str | None) -> None:
+        with self._lock:
+            self._busy[index] -= 1
+            held = self._partners.get(partner_id) if partner_id is not None else None
+            if held is not None:
+                if held[1] <= 1:
+                    del self._partners[partner_id]  # nothing of it in hand: free to go anywhere next time
+                else:
+                    self._partners[partner_id] = (held[0], held[1] - 1)
+
     def submit(self, receipt_id: str, partner_id: str | None) -> Future:
-        """Process the receipt on its partner's worker; the future gives a :class:`Processed` (or None)."""
-        return self._pools[self.worker_of(partner_id)].submit(_process_receipt, receipt_id)
+        """Process the receipt on the worker :meth:`assign` picks; the future gives a :class:`Processed` (or None)."""
+        index = self.assign(partner_id)
+        future = self._pools[index].submit(_process_receipt, receipt_id)
+        future.add_done_callback(lambda _: self.release(index, partner_id))
+        return future
 
     def warm(self) -> None:
         """Start every worker now (imports, partner files, producer), not with the first document."""

@@ -1,4 +1,4 @@
-"""How receipts are spread over worker processes (the processes themselves: tests/integration/test_workers.py)."""
+"""Where receipts go among worker processes (the processes themselves: tests/integration/test_workers.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,26 @@ from gateway.config import GatewayConfig
 from gateway.workers import ReceiptWorkers
 
 
-def test_each_partner_keeps_its_worker_and_new_partners_go_where_there_are_fewest():
-    workers = ReceiptWorkers(GatewayConfig(), 3)  # no process starts before the first receipt
+def test_a_partner_stays_on_its_worker_while_it_has_receipts_there_and_moves_only_when_it_has_none():
+    workers = ReceiptWorkers(GatewayConfig(), 2)  # no process starts before the first receipt
     try:
-        assert [workers.worker_of(p) for p in ("a", "b", "c", "a", "d", "b", "e")] == [0, 1, 2, 0, 0, 1, 1]
-        assert {workers.worker_of(None) for _ in range(6)} == {0, 1, 2}  # no partner yet: round the workers
-        assert workers.worker_of("c") == 2
+        a1, b1, a2 = workers.assign("a"), workers.assign("b"), workers.assign("a")
+        assert (a1, b1, a2) == (0, 1, 0)  # b to the idle worker; a's second behind its first
+        c1 = workers.assign("c")  # worker 0 holds 2, worker 1 holds 1
+        assert c1 == 1
+        workers.release(a1, "a")
+        workers.release(a2, "a")  # nothing of a in hand any more
+        assert workers.assign("a") == 0  # the least busy now (0 in hand against 2)
+        assert workers.assign(None) == 0  # no partner: the least busy (1 in hand against 2)
+        workers.release(c1, "c")
+        assert workers.assign(None) == 1  # now worker 1
+    finally:
+        workers.close()
+
+
+def test_without_keeping_order_every_receipt_goes_to_the_least_busy_worker():
+    workers = ReceiptWorkers(GatewayConfig(), 2, keep_order=False)
+    try:
+        assert [workers.assign("a") for _ in range(4)] == [0, 1, 0, 1]
     finally:
         workers.close()
