@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,10 @@ from gateway.errors import GatewayError
 from gateway.model import Interchange
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+#: Seconds a command waits for the brokers to answer before it says it cannot reach them (publish,
+#: replay, events tail): a broker that answers at all answers in well under a second.
+CONNECT_TIMEOUT = 5.0
 
 
 class CliError(Exception):
@@ -192,12 +197,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from gateway.bootstrap import build
 
     config = _config(args)
-    if not config.kafka.bootstrap_servers:
-        raise CliError("no Kafka to publish to: set kafka.bootstrap_servers in the config file "
-                       "or EDIGW_KAFKA_BOOTSTRAP_SERVERS")
-    parts = build(config)
+    servers = args.bootstrap_servers or config.kafka.bootstrap_servers
+    if not servers:
+        raise CliError("no Kafka to publish to: give --bootstrap-servers, or set kafka.bootstrap_servers in the "
+                       "config file or EDIGW_KAFKA_BOOTSTRAP_SERVERS")
+    parts = build(config, bootstrap_servers=servers)
     status = EXIT_OK
     try:
+        parts.sink.reach(CONNECT_TIMEOUT)  # "cannot reach the broker at ..." now, not after publish_timeout
         for path in args.files:
             stream, name = _open(path)
             with stream:
@@ -221,8 +228,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
         raise CliError("no Kafka to read from: give --bootstrap-servers or set kafka.bootstrap_servers")
     schemas = SchemaSet.load(config.schemas)
     encoder = build_encoder(config, schemas)
+
+    def lost(reason: str) -> None:  # the command goes on: the broker may come back
+        print(f"edigw: kafka: lost the broker at {servers}: {reason}; waiting for it (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+
     for topic, key, event_type, record, headers in tail(servers, args.topic, encoder, from_beginning=args.from_beginning,
-                                                       max_events=args.max, idle_timeout=args.timeout):
+                                                       max_events=args.max, idle_timeout=args.timeout,
+                                                       connect_timeout=CONNECT_TIMEOUT, on_lost=lost):
         print(json.dumps({"topic": topic, "key": key, "event_type": event_type, "headers": headers,
                           "event": schemas.to_json(event_type, record)}, ensure_ascii=False), flush=True)
     return EXIT_OK
@@ -271,6 +284,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return EXIT_OK
         servers = args.bootstrap_servers or config.kafka.bootstrap_servers or f"127.0.0.1:{config.kafka.embedded_port}"
         parts = build(config, bootstrap_servers=servers)
+        try:
+            parts.sink.reach(CONNECT_TIMEOUT)
+        except TransientError:
+            parts.close()
+            raise
         intake = Intake(Archive(config.archive), store, parts.pipeline,
                         duplicate_window=timedelta(days=config.duplicate_window_days))
         results: dict[str, int] = {}
@@ -462,6 +480,8 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("files", nargs="+", help="documents")
     pub.add_argument("--received-at", help="ISO 8601 time of receipt (default: now)")
     pub.add_argument("--receipt-id", help="receipt id to put in the events' source")
+    pub.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers of the config "
+                     "(or $EDIGW_KAFKA_BOOTSTRAP_SERVERS)")
     common(pub)
     pub.set_defaults(func=cmd_publish)
 
@@ -517,6 +537,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     logs.configure()
+    # librdkafka logs every failed connection attempt, dozens a second: a command says what went
+    # wrong in its one line of error instead (the gateway logs them as warnings, rate-limited)
+    client_log = logging.getLogger("gateway.kafka.client")
+    was_disabled = client_log.disabled
+    client_log.disabled = args.func is not cmd_run
+    try:
+        return _run(args)
+    finally:
+        client_log.disabled = was_disabled  # main() called in-process (tests) leaves it as it was
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except CliError as exc:

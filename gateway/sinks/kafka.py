@@ -16,7 +16,13 @@ a new one can, so such errors are transient for the *events*. Retried batches
 may duplicate events stored before the failure (purging cannot recall a
 request already sent); consumers drop them by ``event_id``.
 
-librdkafka's own log lines go to the ``gateway.sinks.kafka`` logger.
+librdkafka's own log lines (``Connect to ... failed: Connection refused``,
+dozens a second while a broker is down) go to the :data:`client_log` logger,
+which turns each distinct line into a structlog warning at most once a minute
+(:class:`ClientLogHandler`); the command line disables it, its commands
+report a broker problem in their one line of error. An error names the
+brokers it could not reach: ``kafka: cannot reach the broker at HOST:PORT:
+Connection refused (2 of 2 events unconfirmed after 30 s)``.
 
 Defaults chosen here (override any through ``extra_config``):
 
@@ -30,11 +36,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gateway.errors import GatewayError, TerminalError, TransientError
@@ -42,7 +50,82 @@ from gateway.events.encoding import Encoder
 from gateway.events.event import Event, cloudevents_headers
 from gateway.sinks.base import Delivery, Sink
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)  # debug lines only
+
+
+class ClientLogHandler(logging.Handler):
+    """librdkafka's log lines as structlog warnings, each distinct line at most once per ``interval`` seconds.
+
+    A broker that refuses connections makes librdkafka log a line per attempt,
+    dozens a second: the gateway's log says it once a minute, with how often
+    it was repeated meanwhile. Lines are told apart without what changes
+    between attempts (thread, "after 0ms in state CONNECT").
+    """
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(logging.WARNING)
+        self.interval = interval
+        self.clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}  # line -> (when last logged, repeats since)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            args = record.args
+            if isinstance(args, tuple) and len(args) == 3 and record.msg == "%s [%s] %s":  # from confluent-kafka
+                facility, client, text = (str(a) for a in args)
+            else:
+                facility, client, text = "", record.name, record.getMessage()
+            text = tidy(text)
+            key = f"{facility} {text}"
+            now = self.clock()
+            last, repeats = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.interval:
+                self._seen[key] = (last, repeats + 1)
+                return
+            if len(self._seen) > 1000:  # lines that name changing things: do not grow forever
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+            extra = {"repeated": repeats} if repeats else {}
+            structlog.get_logger("gateway").warning("kafka client: " + text, facility=facility or None,
+                                                    client=client, rdkafka_level=record.levelname.lower(), **extra)
+        except Exception:  # noqa: BLE001 - logging must never break publishing
+            self.handleError(record)
+
+
+#: librdkafka's own log lines, for every Kafka client the gateway builds (``"logger": client_log``).
+#: Not propagated to the root logger: :class:`ClientLogHandler` reports them; the command line
+#: sets ``disabled`` (``logging.getLogger("gateway.kafka.client").disabled = True``).
+client_log = logging.getLogger("gateway.kafka.client")
+client_log.propagate = False
+if not any(isinstance(h, ClientLogHandler) for h in client_log.handlers):
+    client_log.addHandler(ClientLogHandler())
+
+_THREAD = re.compile(r"^\[thrd:[^\]]*\]:\s*")
+_AFTER = re.compile(r"\s*\(after \d+ms in state \w+(, \d+ identical error\(s\) suppressed)?\)")
+_BROKER = re.compile(r"^\S+:\d+/(bootstrap|\d+):\s*")
+
+
+def tidy(text: str) -> str:
+    """A librdkafka line without what changes between attempts: thread, time in state."""
+    return _AFTER.sub("", _THREAD.sub("", text)).strip()
+
+
+def not_reached(servers: str, error: KafkaError | None, waited: float) -> str:
+    """The error of a client whose brokers did not answer within ``waited`` seconds, ``error`` the last
+    connection error it reported (none: connections hang, or lead to something that is no broker)."""
+    if error is None:
+        return f"kafka: no answer from the broker at {servers} within {waited:g} s"
+    return f"kafka: cannot reach the broker at {servers}: {unreachable_reason(error)} (no answer within {waited:g} s)"
+
+
+def unreachable_reason(error: KafkaError | None) -> str:
+    """``Connection refused`` for ``127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed:
+    Connection refused (after 0ms in state CONNECT)``; librdkafka's text otherwise, tidied."""
+    if error is None:
+        return "no answer"
+    text = _BROKER.sub("", tidy(error.str()))
+    connect = re.match(r"Connect to \S+ failed: (.+)$", text)
+    return connect.group(1) if connect else text
 
 
 def _codes(*names: str) -> frozenset[int]:
@@ -74,6 +157,8 @@ TRANSIENT_CODES = _codes(
 )  # fmt: skip
 
 _DISCONNECTED = _codes("_TRANSPORT", "_ALL_BROKERS_DOWN")
+#: Errors that say a broker could not be reached: refused, not resolved, TLS or SASL failing, all down.
+UNREACHABLE = _codes("_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_SSL", "_AUTHENTICATION")
 
 
 def classify(error: KafkaError, what: str = "") -> GatewayError:
@@ -130,13 +215,14 @@ class KafkaSink(Sink):
             "linger.ms": 5,
             "compression.type": best_compression(),
             "partitioner": "murmur2_random",
-            "logger": log,
+            "logger": client_log,
         }
         self.config.update(extra_config or {})
         self.max_message_bytes = int(self.config.get("message.max.bytes", 1_000_000))
         self._producer: Producer | None = None
         self._fatal: KafkaError | None = None
         self._disconnected = False
+        self._unreachable: KafkaError | None = None  # the last "cannot connect" error of this producer
         self._lock = threading.Lock()
         self._closed = False
 
@@ -145,11 +231,15 @@ class KafkaSink(Sink):
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
             self._fatal = error
-            log.warning("kafka producer failed: %s", error)
+            client_log.warning("producer failed: %s", error)
             return
         # Connection refused, all brokers down, ...: librdkafka retries by itself.
         if error.code() in _DISCONNECTED:
             self._disconnected = True
+        if error.code() in UNREACHABLE and not (
+            error.code() == KafkaError._ALL_BROKERS_DOWN and self._unreachable is not None
+        ):  # "1/1 brokers are down" says less than the connection error before it
+            self._unreachable = error
         log.debug("kafka producer: %s", error)
 
     def _get_producer(self) -> Producer:
@@ -176,7 +266,7 @@ class KafkaSink(Sink):
     def _discard(self) -> None:
         """Drop the producer: purge what it still holds and close it."""
         producer, self._producer = self._producer, None
-        self._fatal, self._disconnected = None, False
+        self._fatal, self._disconnected, self._unreachable = None, False, None
         if producer is None:
             return
         try:
@@ -216,6 +306,7 @@ class KafkaSink(Sink):
             # TerminalError before anything is sent
             encoded = [e.prepared if e.prepared is not None else self._encode(e) for e in events]
             producer = self._get_producer()
+            self._unreachable = None  # what this publish meets
             results: list[Delivery | KafkaError | None] = [None] * len(events)
             pending = [len(events)]
 
@@ -251,10 +342,13 @@ class KafkaSink(Sink):
                 raise TransientError(f"kafka producer failed, rebuilt: {fatal.name()}: {fatal.str()}")
             if pending[0]:
                 unconfirmed = pending[0]
+                unreachable = self._unreachable is not None and not self._answers(producer)
+                reason = unreachable_reason(self._unreachable)
                 self._discard()  # purges: the reports it serves would change pending
-                raise TransientError(
-                    f"kafka: {unconfirmed} of {len(events)} events unconfirmed after {self.timeout:g} s"
-                )
+                counted = f"{unconfirmed} of {len(events)} events unconfirmed after {self.timeout:g} s"
+                if unreachable:
+                    raise TransientError(f"kafka: cannot reach the broker at {self.servers}: {reason} ({counted})")
+                raise TransientError(f"kafka: {counted} (broker at {self.servers})")
             failed = [(i, r) for i, r in enumerate(results) if isinstance(r, KafkaError)]
             if failed:
                 errors = [classify(r, f"event {events[i].event_id} to {events[i].topic}: ") for i, r in failed]
@@ -286,16 +380,44 @@ class KafkaSink(Sink):
 
     # --- readiness and shutdown -------------------------------------------------------
 
-    def ping(self, timeout: float = 5.0) -> bool:
-        """Whether the brokers answer a metadata request within ``timeout`` seconds."""
+    @property
+    def servers(self) -> str:
+        """The configured brokers, as errors name them (``127.0.0.1:9092``, ``b1:9092,b2:9092``)."""
+        return str(self.config.get("bootstrap.servers", ""))
+
+    @staticmethod
+    def _answers(producer: Producer, timeout: float = 1.0) -> bool:
+        try:
+            producer.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
+    def reach(self, timeout: float = 5.0) -> None:
+        """Return once the brokers answer a metadata request; TransientError naming them and why after ``timeout``.
+
+        ``kafka: cannot reach the broker at 127.0.0.1:1: Connection refused (no answer within 5 s)``:
+        what the command line says before it publishes anything.
+        """
         with self._lock:
             if self._closed:
-                return False
+                raise RuntimeError("reach on a closed KafkaSink")
+            producer = self._get_producer()
             try:
-                self._get_producer().list_topics(timeout=timeout)
+                producer.list_topics(timeout=timeout)
+                return
             except KafkaException:
-                return False
-            return True
+                producer.poll(0)  # serves the error reports: why it cannot connect
+                error = self._unreachable
+        raise TransientError(not_reached(self.servers, error, timeout))
+
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Whether the brokers answer a metadata request within ``timeout`` seconds."""
+        try:
+            self.reach(timeout)
+        except (TransientError, RuntimeError):
+            return False
+        return True
 
     def close(self) -> None:
         """Close the producer; events are never left behind (publish waits for all)."""

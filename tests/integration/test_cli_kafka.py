@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from tests.broker import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +52,62 @@ def test_publish_without_kafka_is_one_line_and_exit_2():
                          capture_output=True, cwd=ROOT, env=env, timeout=60)
     assert run.returncode == 2
     assert run.stderr.decode().startswith("edigw: no Kafka to publish to")
+
+
+def _one_line(run: subprocess.CompletedProcess) -> str:
+    err = run.stderr.decode()
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_publish_to_an_unreachable_broker_is_one_line_naming_it_soon():
+    started = time.monotonic()
+    run = edigw("publish", "samples/edifact/orders_d96a.edi", servers="127.0.0.1:1")
+    assert run.returncode == 2
+    assert _one_line(run) == ("edigw: kafka: cannot reach the broker at 127.0.0.1:1: Connection refused "
+                              "(no answer within 5 s)\n")  # not ~140 lines of librdkafka's "FAIL ... refused"
+    assert time.monotonic() - started < 20  # not publish_timeout (30 s) on top
+    assert run.stdout == b""
+
+
+def test_publish_takes_bootstrap_servers_like_replay_and_tail(broker):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDIGW_")}
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "publish", "samples/x12/856_4010.x12",
+                          "--config", str(ROOT / "tests" / "cli-topics.yaml"), "--bootstrap-servers", broker.bootstrap],
+                         capture_output=True, cwd=ROOT, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()
+    assert "1 event(s) published to cli.shipments" in run.stdout.decode()
+    nobody = edigw("publish", "samples/x12/856_4010.x12", "--bootstrap-servers", "127.0.0.1:1",
+                   servers=broker.bootstrap)  # the option wins over the environment
+    assert nobody.returncode == 2 and "cannot reach the broker at 127.0.0.1:1" in _one_line(nobody)
+
+
+def test_tail_without_a_broker_is_one_line_and_exit_2():
+    run = edigw("events", "tail", "edigw.order-created", "--bootstrap-servers", "127.0.0.1:1", servers="")
+    assert run.returncode == 2 and run.stdout == b""
+    assert _one_line(run) == ("edigw: kafka: cannot reach the broker at 127.0.0.1:1: Connection refused "
+                              "(no answer within 5 s)\n")
+
+
+def test_tail_that_loses_its_broker_says_so_once_and_goes_on():
+    config = str(ROOT / "tests" / "cli-topics.yaml")
+    with Broker() as own:  # stopped below: not the session's broker
+        published = edigw("publish", "samples/x12/856_4010.x12", "--config", config, servers=own.bootstrap)
+        assert published.returncode == 0, published.stderr.decode()
+        env = {**os.environ, "EDIGW_KAFKA_BOOTSTRAP_SERVERS": own.bootstrap}
+        tail = subprocess.Popen([sys.executable, "-m", "gateway.cli", "events", "tail", "cli.shipments",
+                                 "--from-beginning", "--timeout", "8", "--config", config],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+        try:
+            first = tail.stdout.readline()  # the event: the tail is connected and reading
+            assert json.loads(first)["event_type"] == "ShipmentCreated"
+            own.stop(kill=True)
+            out, err = tail.communicate(timeout=60)
+        finally:
+            if tail.poll() is None:
+                tail.kill()
+                tail.wait()
+    assert tail.returncode == 0 and out == b""  # it ended as --timeout says, after 8 s without an event
+    lines = err.decode().splitlines()  # one line, though librdkafka retried many times
+    assert len(lines) == 1 and lines[0].startswith(f"edigw: kafka: lost the broker at {own.bootstrap}: "), lines
+    assert lines[0].endswith("; waiting for it (Ctrl-C to stop)")  # "Connection refused", or "Disconnected"
