@@ -131,6 +131,8 @@ class EventConsumer:
                  extra: dict | None = None) -> None:
         from confluent_kafka import Consumer
 
+        from gateway.sinks.kafka import client_log
+
         self.egress = egress
         self.encoder = encoder
         self.topics = topics
@@ -143,6 +145,7 @@ class EventConsumer:
             # a route's topic may not exist yet (nothing published to it): look again every
             # few seconds rather than librdkafka's default five minutes
             "topic.metadata.refresh.interval.ms": 5000,
+            "logger": client_log,  # librdkafka's lines: once a minute each, not dozens a second
             **(extra or {}),
         })
         self._stop = threading.Event()
