@@ -116,9 +116,13 @@ class Processed:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage
 
 
-def _start_intake(config: GatewayConfig, bootstrap_servers: str | None) -> None:
+def _start_intake(config: GatewayConfig, bootstrap_servers: str | None, log_level: str) -> None:
     global _intake
     from datetime import timedelta
+
+    from gateway import logs
+
+    logs.configure(log_level)  # a spawned process starts with structlog's defaults (stdout)
 
     from gateway.archive import Archive
     from gateway.bootstrap import build
@@ -164,10 +168,11 @@ class ReceiptWorkers:
     """
 
     def __init__(self, config: GatewayConfig, workers: int, *, bootstrap_servers: str | None = None,
-                 keep_order: bool = True) -> None:
+                 keep_order: bool = True, log_level: str = "info") -> None:
         context = multiprocessing.get_context("spawn")  # no librdkafka or server threads cross a fork
         self._pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_intake,
-                                           initargs=(config, bootstrap_servers)) for _ in range(workers)]
+                                           initargs=(config, bootstrap_servers, log_level))
+                       for _ in range(workers)]
         self.keep_order = keep_order
         self._busy = [0] * workers  # receipts in hand per worker
         self._partners: dict[str, tuple[int, int]] = {}  # partner -> (its worker, receipts in hand there)
