@@ -46,7 +46,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.generate import edifact_orders, x12_850  # noqa: E402
-from gateway.archive import Archive  # noqa: E402
 from gateway.bootstrap import build  # noqa: E402
 from gateway.config import GatewayConfig, KafkaConfig  # noqa: E402
 from gateway.embedded import Broker  # noqa: E402
@@ -91,7 +90,7 @@ def intake_seconds(servers: str, docs: list[tuple[str, bytes]], workers: int,
         cfg.state, cfg.archive = str(Path(tmp) / "state.db"), Path(tmp) / "archive"
         parts = build(cfg)
         store = SqliteStore(cfg.state)
-        intake = Intake(Archive(cfg.archive), store, parts.pipeline)
+        intake = Intake.configured(cfg, store, parts.pipeline)
         pool = ReceiptWorkers(cfg, workers, bootstrap_servers=servers, keep_order=keep_order, log_level="warning")
         try:
             pool.warm()

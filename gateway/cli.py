@@ -243,11 +243,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Process archived documents again (after a mapping fix, say); their events keep their ids."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
     from tqdm import tqdm
 
-    from gateway.archive import Archive
     from gateway.bootstrap import build
     from gateway.errors import TransientError
     from gateway.intake import Intake
@@ -289,8 +288,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         except TransientError:
             parts.close()
             raise
-        intake = Intake(Archive(config.archive), store, parts.pipeline,
-                        duplicate_window=timedelta(days=config.duplicate_window_days))
+        intake = Intake.configured(config, store, parts.pipeline)
         results: dict[str, int] = {}
         try:
             for receipt in tqdm(chosen, desc="replaying", unit="doc", file=sys.stderr, disable=None):

@@ -38,6 +38,7 @@ from gateway.state.base import (
 )
 
 if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
     from gateway.workers import ReceiptWorkers
 
 log = structlog.get_logger("gateway.intake")
@@ -73,6 +74,14 @@ class Intake:
         pipeline.stages.insert(pipeline.stages.index(pipeline.identify_partner) + 1, self.skip_duplicates)
         pipeline.acknowledge = self  # functional acknowledgements: numbered and queued here
         pipeline.stages.insert(pipeline.stages.index(self.skip_duplicates) + 1, self.reconcile_acknowledgements)
+
+    @classmethod
+    def configured(cls, config: GatewayConfig, store: StateStore, pipeline: Pipeline, *,
+                   metrics: Metrics | None = None) -> Intake:
+        """The intake ``config`` describes (archive, duplicate window, size and backlog limits)."""
+        return cls(Archive(config.archive), store, pipeline,
+                   duplicate_window=timedelta(days=config.duplicate_window_days),
+                   max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog)
 
     # -- taking in ---------------------------------------------------------------
     def take(self, stream: BinaryIO | bytes, *, channel: str, partner_id: str | None = None,
@@ -147,7 +156,7 @@ class Intake:
     def start(self, *, pause: float = 10.0, workers: ReceiptWorkers | None = None) -> None:
         """Process submitted receipts on a worker thread, in the order they came, or hand
         them to ``workers`` (processes, each with an intake of its own over the same store
-        and archive; a partner's receipts always to the same one).
+        and archive, which keep each partner's order; see :class:`~gateway.workers.ReceiptWorkers`).
 
         After a TransientError (broker down) the receipts queued behind it are left
         pending for ``pause`` seconds instead of waiting out a timeout on each;

@@ -21,7 +21,6 @@ from adapters.folder.inbound import FolderConfig, FolderInbound
 from adapters.http.app import create_app
 from adapters.http.keys import ADMIN, KeyRing, new_key
 from adapters.http.server import Server
-from gateway.archive import Archive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
@@ -64,9 +63,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         store = open_store(config.state)
         closing.insert(0, store.close)
         metrics = Metrics()
-        intake = Intake(Archive(config.archive), store, parts.pipeline,
-                        duplicate_window=timedelta(days=config.duplicate_window_days),
-                        max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog)
+        intake = Intake.configured(config, store, parts.pipeline, metrics=metrics)
         workers = None
         if config.workers > 1:
             from gateway.workers import ReceiptWorkers

@@ -8,8 +8,9 @@ documents are independent; their ids are deterministic either way.
 
 * :class:`ReceiptWorkers` is what ``edigw run`` uses with ``workers`` > 1:
   each worker process has its own intake over the shared state store and
-  archive, and processes receipts by id. A partner's documents always go to
-  the same worker, so they are published in the order they were taken in.
+  archive, and processes receipts by id. A partner's documents queue behind
+  those it has in hand on a worker, so they are published in the order they
+  were taken in (unless ``keep_partner_order`` is false).
 * :class:`WorkerPool` processes documents given as bytes (no state store).
 """
 
@@ -118,22 +119,17 @@ class Processed:
 
 def _start_intake(config: GatewayConfig, bootstrap_servers: str | None, log_level: str) -> None:
     global _intake
-    from datetime import timedelta
-
     from gateway import logs
 
     logs.configure(log_level)  # a spawned process starts with structlog's defaults (stdout)
 
-    from gateway.archive import Archive
     from gateway.bootstrap import build
     from gateway.intake import Intake
     from gateway.state import open_store
 
     parts = build(config, bootstrap_servers=bootstrap_servers)
     store = open_store(config.state)
-    _intake = Intake(Archive(config.archive), store, parts.pipeline,
-                     duplicate_window=timedelta(days=config.duplicate_window_days),
-                     max_bytes=config.max_document_bytes)
+    _intake = Intake.configured(config, store, parts.pipeline)
     atexit.register(store.close)
     atexit.register(parts.close)  # flush and close this worker's producer
 
