@@ -49,12 +49,12 @@ from bench.generate import edifact_orders, x12_850  # noqa: E402
 from gateway.bootstrap import build  # noqa: E402
 from gateway.config import GatewayConfig, KafkaConfig  # noqa: E402
 from gateway.embedded import Broker  # noqa: E402
-from gateway.intake import Intake  # noqa: E402
-from gateway.pipeline import Document  # noqa: E402
+from gateway.inbound.intake import Intake  # noqa: E402
+from gateway.inbound.document import Document  # noqa: E402
 from gateway.sinks.kafka import KafkaSink  # noqa: E402
 from gateway.sinks.memory import MemorySink  # noqa: E402
 from gateway.state.sqlite import SqliteStore  # noqa: E402
-from gateway.workers import ReceiptWorkers, WorkerPool  # noqa: E402
+from gateway.inbound.workers import ReceiptWorkers, WorkerPool  # noqa: E402
 
 ORDERS_TARGET = 5000.0  # messages per second, end to end
 PUBLISH_TARGET = 0.5  # publish stage / raw producer

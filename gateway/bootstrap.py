@@ -17,7 +17,7 @@ from gateway.events import Encoder, RegistryEncoder, SchemaSet, SingleObjectEnco
 from gateway.mapping.engine import Mapper, default_topic
 from gateway.mapping.loader import Partners, load_partners
 from gateway.mapping.targets import targets_of
-from gateway.pipeline import Pipeline
+from gateway.inbound.pipeline import Pipeline
 from gateway.sinks.base import Sink
 from gateway.sinks.memory import MemorySink
 

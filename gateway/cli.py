@@ -122,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
     targets = load_targets(config.schemas)
     problems = check_partners(config.mappings, targets, keep := [])
-    from gateway.render import check_routes
+    from gateway.outbound.render import check_routes
 
     # outbound templates against the schemas; both read each file's head (partner, identity, ...), so a
     # problem there comes from both: each is reported and counted once
@@ -151,7 +151,7 @@ def _received_at(text: str | None):
 
 def _document(args: argparse.Namespace, stream: BinaryIO, transport: str, path: str | None = None):
     from adapters.folder.inbound import sha256_ref
-    from gateway.pipeline import Document
+    from gateway.inbound.document import Document
 
     raw_ref = sha256_ref(Path(path)) if path and path != "-" else None
     return Document(stream, received_at=_received_at(args.received_at), transport=transport,
@@ -249,7 +249,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from gateway.bootstrap import build
     from gateway.errors import TransientError
-    from gateway.intake import Intake
+    from gateway.inbound.intake import Intake
     from gateway.config import is_url
     from gateway.state import open_store
 
@@ -312,7 +312,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from gateway.events import SchemaSet
-    from gateway.render import Routes, check_routes, numbering, render
+    from gateway.outbound.render import Routes, check_routes, numbering, render
 
     config = _config(args)
     schemas = SchemaSet.load(config.schemas)

@@ -24,11 +24,12 @@ from adapters.http.server import Server
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.mapping.engine import default_topic
 from gateway.metrics import Metrics
-from gateway.outbox import Dispatcher
-from gateway.pipeline import Document, Outcome
+from gateway.outbound.outbox import Dispatcher
+from gateway.inbound.document import Document
+from gateway.inbound.pipeline import Outcome
 from gateway.state.base import RECEIVED, Receipt
 from gateway.state import open_store
 
@@ -66,7 +67,7 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
         intake = Intake.configured(config, store, parts.pipeline, metrics=metrics)
         workers = None
         if config.workers > 1:
-            from gateway.workers import ReceiptWorkers
+            from gateway.inbound.workers import ReceiptWorkers
 
             workers = ReceiptWorkers(config, config.workers, bootstrap_servers=servers,
                                      keep_order=config.keep_partner_order)
@@ -204,8 +205,8 @@ def outbound_consumers(config: GatewayConfig, parts, store, archive, servers: st
     """One consumer group per outbound route (``<client_id>-outbound-<partner>-<route>``): a route
     that is stuck (its partner's template fails, say) holds back no other, and a new route starts
     with what is already on its topic."""
-    from gateway.egress import Egress, EventConsumer
-    from gateway.render import Planned, load_routes
+    from gateway.outbound.egress import Egress, EventConsumer
+    from gateway.outbound.render import Planned, load_routes
 
     consumers = []
     for route in load_routes(config.mappings, parts.schemas).all:

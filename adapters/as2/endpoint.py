@@ -30,7 +30,7 @@ from adapters.as2.mime import Mic
 from adapters.as2.receive import Received, build_mdn, send_async_mdn, unpack
 from adapters.as2.send import read_mdn, verify_mdn
 from gateway.errors import TransientError
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.metrics import Metrics
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adapters.base import Deliver, Inbound
 from gateway.errors import TransientError
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 
 log = structlog.get_logger("adapters.folder")
 

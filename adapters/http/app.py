@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.http.config import HttpServer, RateLimit
 from adapters.http.keys import ADMIN, KeyRing
 from gateway.errors import EdiSyntaxError, GatewayError, TransientError
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.mapping.loader import Partners
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.model import Interchange, Message

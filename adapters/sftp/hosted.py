@@ -68,7 +68,7 @@ from adapters.base import Deliver, Inbound
 from adapters.sftp.config import USERNAME, HostedAccount, SftpServerConfig
 from adapters.sftp.keys import DUMMY_HASH, load_or_create_host_key, parse_public_key, verify_password
 from gateway.errors import ConfigError, TerminalError, TransientError
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 
 log = structlog.get_logger("adapters.sftp.hosted")
 

@@ -49,7 +49,7 @@ from adapters.base import Deliver, Inbound
 from adapters.sftp.client import SftpConnection, classify, connect
 from adapters.sftp.config import PollConfig
 from gateway.errors import TerminalError, TransientError
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 
 log = structlog.get_logger("adapters.sftp.poll")
 

@@ -19,7 +19,7 @@ from adapters.as2.config import As2Partner
 from adapters.http.config import HttpPartner
 from adapters.sftp.config import SftpPartner
 from gateway.acks.settings import AckSettings
-from gateway.render.spec import OutboundRoute
+from gateway.outbound.render.spec import OutboundRoute
 
 
 class Strict(BaseModel):
@@ -130,7 +130,7 @@ class PartnerFile(Strict):
     channels: Channels = Channels()
     acknowledgements: AckSettings = AckSettings()  # 997/999, TA1, CONTRL: what this partner is answered
     inbound: list[InboundRoute] = []
-    outbound: list[OutboundRoute] = []  # events rendered into documents for this partner (gateway.render)
+    outbound: list[OutboundRoute] = []  # events rendered into documents for this partner (gateway.outbound.render)
 
     @field_validator("encoding")
     @classmethod

@@ -18,7 +18,7 @@ from adapters.http.server import Server
 from gateway.archive import Archive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig, KafkaConfig
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.metrics import Metrics
 from gateway.state.sqlite import SqliteStore
 from tests.as2peer.pki import identity

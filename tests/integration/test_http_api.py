@@ -16,7 +16,7 @@ from adapters.http.server import Server
 from gateway.archive import Archive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig, KafkaConfig
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.metrics import Metrics
 from gateway.service import _broker_ready
 from gateway.sinks.kafka import KafkaSink
@@ -160,7 +160,7 @@ def test_a_document_from_another_sender_than_the_key_is_refused_and_recorded(gat
     status = settled(gateway, refused["receipt_id"])  # kept and visible to an admin
     assert status["status"] == "failed" and status["details"]["errors"][0]["code"] == "PARTNER_MISMATCH"
     assert status["raw_ref"].startswith("sha256:")
-    assert gateway.intake.archive.path(status["raw_ref"]).read_bytes() == body
+    assert gateway.inbound.intake.archive.path(status["raw_ref"]).read_bytes() == body
     # the poster sees why; the partner the envelope names does not see what it never sent
     assert gateway.get(f"/v1/documents/{refused['receipt_id']}", headers={"X-API-Key": ACME}).status_code == 200
     assert gateway.get(f"/v1/documents/{refused['receipt_id']}", headers={"X-API-Key": BRASSERIE}).status_code == 404
@@ -234,7 +234,7 @@ def test_operations_endpoints(gateway):
 
 def test_readyz_says_when_the_broker_cannot_be_reached(tmp_path):
     from gateway.state.memory import MemoryStore
-    from gateway.pipeline import Pipeline
+    from gateway.inbound.pipeline import Pipeline
     from gateway.mapping.loader import Partners
 
     sink = KafkaSink(f"127.0.0.1:{free_port()}", None)
@@ -256,7 +256,7 @@ def test_readyz_says_when_the_broker_cannot_be_reached(tmp_path):
 def test_with_the_broker_down_documents_are_taken_in_up_to_the_backlog_then_refused_with_503(tmp_path):
     from adapters.http.config import HttpServer
     from gateway.mapping.loader import Partners
-    from gateway.pipeline import Pipeline
+    from gateway.inbound.pipeline import Pipeline
     from gateway.state.memory import MemoryStore
 
     sink = KafkaSink(f"127.0.0.1:{free_port()}", None, timeout=2)  # nobody listens there

@@ -12,7 +12,7 @@ from adapters.http.config import HttpDelivery
 from adapters.http.outbound import HttpSender
 from gateway.archive import Archive
 from gateway.errors import ConfigError
-from gateway.outbox import Dispatcher
+from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import DELIVERY_FAILED, QUEUED, SENT, OutboundDocument
 from gateway.state.memory import MemoryStore
 

@@ -19,7 +19,7 @@ import pytest
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig, KafkaConfig
 from gateway.events.tail import tail
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 from tests.broker import consume
 
 ROOT = Path(__file__).resolve().parents[2]

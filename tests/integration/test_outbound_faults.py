@@ -10,10 +10,10 @@ from pathlib import Path
 from adapters.sftp.config import PushConfig
 from adapters.sftp.outbound import SftpSender
 from gateway.archive import Archive
-from gateway.egress import Egress
+from gateway.outbound.egress import Egress
 from gateway.events import SchemaSet
-from gateway.outbox import Dispatcher
-from gateway.render import load_routes
+from gateway.outbound.outbox import Dispatcher
+from gateway.outbound.render import load_routes
 from gateway.state.base import QUEUED, SENT
 from gateway.state.sqlite import SqliteStore
 from tests.sshd import Sshd

@@ -19,7 +19,7 @@ import httpx
 from adapters.as2.outbound import As2Sender
 from adapters.http.keys import hash_key
 from gateway.archive import Archive
-from gateway.outbox import Dispatcher
+from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import CONFIRMED, OutboundDocument
 from gateway.state.memory import MemoryStore
 from tests.broker import free_port
@@ -104,10 +104,10 @@ def test_an_asynchronous_mdn_posted_to_the_gateway_confirms_the_document(ids, li
     from adapters.http.config import HttpServer
     from adapters.http.keys import KeyRing
     from adapters.http.server import Server
-    from gateway.intake import Intake
+    from gateway.inbound.intake import Intake
     from gateway.mapping.loader import Partners
     from gateway.metrics import Metrics
-    from gateway.pipeline import Pipeline
+    from gateway.inbound.pipeline import Pipeline
     from gateway.sinks.memory import MemorySink
     from gateway.state.base import SENT
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from gateway.archive import Archive
 from gateway.bootstrap import build
 from gateway.config import load_config
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.state.sqlite import SqliteStore
 from tests.broker import consume
 

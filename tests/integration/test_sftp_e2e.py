@@ -15,7 +15,7 @@ from adapters.sftp.poll import SftpPoller
 from gateway.archive import Archive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig, KafkaConfig
-from gateway.intake import Intake
+from gateway.inbound.intake import Intake
 from gateway.state.sqlite import SqliteStore
 from tests.broker import consume
 from tests.sshd import Sshd, keygen, sftp_batch

@@ -140,7 +140,7 @@ def test_a_name_already_in_processed_is_not_overwritten(sshd, inbox):
 
 
 def test_a_restart_after_intake_but_before_the_move_does_not_take_the_file_in_twice(sshd, inbox, tmp_path):
-    from gateway.intake import Intake
+    from gateway.inbound.intake import Intake
 
     stub = type("Pipeline", (), {})()  # take() needs no pipeline; Intake only hooks a stage into it
     stub.identify_partner, stub.stages = object(), []

@@ -29,7 +29,7 @@ import pytest
 from gateway.acks import read_acknowledgement
 from gateway.bootstrap import Parts, build
 from gateway.config import GatewayConfig
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 from gateway.sinks.memory import MemorySink
 from gateway.syntax import parse
 

@@ -64,7 +64,7 @@ def test_xml_documents_are_validated_against_the_configured_xsd(tmp_path):
     from pathlib import Path
 
     from gateway.bootstrap import build
-    from gateway.pipeline import Document
+    from gateway.inbound.document import Document
     from gateway.sinks.memory import MemorySink
 
     root = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from gateway.archive import Archive
-from gateway.egress import Egress
+from gateway.outbound.egress import Egress
 from gateway.errors import TerminalError
 from gateway.state.memory import MemoryStore
 

@@ -21,7 +21,7 @@ from gateway.cli import event_json
 from gateway.config import GatewayConfig
 from gateway.mapping.loader import check_partners
 from gateway.mapping.targets import load_targets
-from gateway.pipeline import Document
+from gateway.inbound.document import Document
 from gateway.sinks.memory import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from gateway.archive import Archive, TooLarge
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
-from gateway.intake import Intake
-from gateway.pipeline import Document
+from gateway.inbound.intake import Intake
+from gateway.inbound.document import Document
 from gateway.sinks.memory import MemorySink
 from gateway.state.base import DUPLICATE, FAILED, PUBLISHED, RECEIVED
 from gateway.state.sqlite import SqliteStore
@@ -189,7 +189,7 @@ def test_a_duplicate_edifact_interchange_gets_a_contrl_rejecting_it_with_code_26
 
 
 def test_beyond_the_backlog_nothing_more_is_taken_in_until_it_drains(tmp_path):
-    from gateway.intake import BacklogFull
+    from gateway.inbound.intake import BacklogFull
 
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
     intake = Intake(Archive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,

@@ -13,7 +13,7 @@ import pytest
 from adapters.base import Outbound
 from gateway.archive import Archive
 from gateway.errors import TerminalError, TransientError
-from gateway.outbox import Dispatcher
+from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument
 from gateway.state.memory import MemoryStore
 from gateway.state.postgres import PostgresStore

@@ -10,7 +10,7 @@ import pytest
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
-from gateway.pipeline import Document, Skip
+from gateway.inbound.pipeline import Document, Skip
 from gateway.sinks.memory import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]

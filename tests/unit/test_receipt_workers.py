@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.config import GatewayConfig
-from gateway.workers import ReceiptWorkers
+from gateway.inbound.workers import ReceiptWorkers
 
 
 def test_a_partner_stays_on_its_worker_while_it_has_receipts_there_and_moves_only_when_it_has_none():

@@ -14,14 +14,14 @@ import pytest
 from gateway.archive import Archive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
-from gateway.egress import Egress
+from gateway.outbound.egress import Egress
 from gateway.errors import ConfigError, TerminalError
 from gateway.events.schemas import SchemaSet
 from gateway.mapping.loader import check_partners
 from gateway.mapping.targets import targets_of
-from gateway.pipeline import Document
-from gateway.render import RenderError, load_routes, numbering, render
-from gateway.render.routes import routes_from
+from gateway.inbound.document import Document
+from gateway.outbound.render import RenderError, load_routes, numbering, render
+from gateway.outbound.render.routes import routes_from
 from gateway.sinks.memory import MemorySink
 from gateway.state.memory import MemoryStore
 from gateway.syntax import parse

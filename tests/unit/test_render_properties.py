@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.events.schemas import SchemaSet
-from gateway.pipeline import Document
-from gateway.render import RenderError, load_routes, numbering, render
+from gateway.inbound.document import Document
+from gateway.outbound.render import RenderError, load_routes, numbering, render
 from gateway.sinks.memory import MemorySink
 from gateway.syntax import parse
 

@@ -31,8 +31,8 @@ import pytest
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.events.schemas import SchemaSet
-from gateway.pipeline import Document
-from gateway.render import Routes, check_routes, load_routes, numbering, render
+from gateway.inbound.document import Document
+from gateway.outbound.render import Routes, check_routes, load_routes, numbering, render
 from gateway.sinks.memory import MemorySink
 from gateway.syntax import parse
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from gateway.errors import EncodingError, TerminalError
 from gateway.model import Group, Interchange, Message, Segment
-from gateway.render import errors as E
-from gateway.render.compiler import Ctx, Route
-from gateway.render.errors import RenderError
+from gateway.outbound.render import errors as E
+from gateway.outbound.render.compiler import Ctx, Route
+from gateway.outbound.render.errors import RenderError
 
 Numbers = Callable[[str], int]
 

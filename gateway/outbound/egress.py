@@ -29,7 +29,7 @@ from gateway.errors import TerminalError, TransientError
 from gateway.events import Event, dead_letter_id
 from gateway.state.base import OutboundDocument, StateStore
 
-log = structlog.get_logger("gateway.egress")
+log = structlog.get_logger("gateway.outbound.egress")
 _DOCS = uuid.UUID("0c4e6a52-9a3e-4f3a-8e0e-5f5e2d7b9c11")  # namespace of outbound document ids
 
 

@@ -1,7 +1,7 @@
 """The shape of an outbound route (``outbound:`` in a partner file), declared once.
 
 pydantic validates the shape (unknown keys are errors, with file, line and key
-thanks to :mod:`gateway.yamlconf`); :mod:`gateway.render.compiler` then checks
+thanks to :mod:`gateway.yamlconf`); :mod:`gateway.outbound.render.compiler` then checks
 every template rule against the Avro schema of the event it reads.
 ``docs/mappings.md`` ("Outbound routes and templates") is the reference for users.
 

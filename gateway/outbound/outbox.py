@@ -41,7 +41,7 @@ from gateway.events import Event, dead_letter_id
 from gateway.metrics import Metrics
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument, StateStore
 
-log = structlog.get_logger("gateway.outbox")
+log = structlog.get_logger("gateway.outbound.outbox")
 _OVERDUE = uuid.UUID("9d6f2a1c-3b7e-4c0a-a5d2-6e1f0b8c7d34")  # namespace of AcknowledgementOverdue ids
 
 

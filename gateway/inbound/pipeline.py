@@ -33,12 +33,12 @@ from typing import Protocol
 from gateway.acks import Acknowledgement, AckTracker, reject_unreadable, salvage_envelope
 from gateway.errors import EdiSyntaxError, MappingError, TerminalError
 from gateway.events import Encoder, Event, SchemaSet, SchemaValidationError, cloudevents_headers, dead_letter_id
+from gateway.inbound.document import Document
 from gateway.mapping.engine import Mapper
 from gateway.mapping.loader import Partner, Partners
 from gateway.model import Interchange, Issue, Location, Message
 from gateway.sinks.base import Delivery, Sink
 from gateway.syntax import read
-from gateway.syntax.source import Source
 
 
 class Skip(Exception):
@@ -65,19 +65,6 @@ class Rejected(TerminalError):
         super().__init__(str(issue))
         self.stage = stage
         self.issue = issue
-
-
-@dataclass
-class Document:
-    """A document as intake hands it over."""
-
-    source: Source  # bytes or a binary stream
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    transport: str = "file"
-    receipt_id: str | None = None
-    raw_ref: str | None = None  # where the raw bytes are kept (sha256:...)
-    partner_id: str | None = None  # the authenticated partner, when the channel knows it
-    idempotency_key: str | None = None  # the channel's own "already taken in" key (HTTP header, SFTP path+size)
 
 
 @dataclass

@@ -51,7 +51,7 @@ def _start(config: GatewayConfig, bootstrap_servers: str | None) -> None:
 
 
 def _process(data: bytes, transport: str) -> Summary:
-    from gateway.pipeline import Document
+    from gateway.inbound.document import Document
 
     outcome = _parts.pipeline.process(Document(data, transport=transport), keep=False)
     return Summary(
@@ -124,7 +124,7 @@ def _start_intake(config: GatewayConfig, bootstrap_servers: str | None, log_leve
     logs.configure(log_level)  # a spawned process starts with structlog's defaults (stdout)
 
     from gateway.bootstrap import build
-    from gateway.intake import Intake
+    from gateway.inbound.intake import Intake
     from gateway.state import open_store
 
     parts = build(config, bootstrap_servers=bootstrap_servers)

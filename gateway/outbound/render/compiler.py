@@ -29,11 +29,11 @@ from gateway.mapping import convert
 from gateway.mapping.spec import EdifactIdentity, PartnerFile, X12Identity
 from gateway.mapping.targets import Target
 from gateway.model import Segment
-from gateway.render import errors as E
-from gateway.render.errors import RenderError
-from gateway.render.paths import EventPath, EventPathError, Frame, resolve
-from gateway.render.spec import Each, Element, Entry, OutboundRoute, When
-from gateway.render.values import (
+from gateway.outbound.render import errors as E
+from gateway.outbound.render.errors import RenderError
+from gateway.outbound.render.paths import EventPath, EventPathError, Frame, resolve
+from gateway.outbound.render.spec import Each, Element, Entry, OutboundRoute, When
+from gateway.outbound.render.values import (
     WRITABLE_FORMATS, date_formatter, number_formatter, repertoire, shown, text_of,
 )
 from gateway.yamlconf import Located

@@ -29,7 +29,7 @@ ISA13, GS06 and ST02.
 ``routes.py``      loading, ``Routes`` (``routes_for``, ``plan``)
 =================  ==========================================================
 
-Names are imported lazily: ``gateway.mapping.spec`` imports ``gateway.render.spec``,
+Names are imported lazily: ``gateway.mapping.spec`` imports ``gateway.outbound.render.spec``,
 and this package imports the mapping modules.
 """
 
@@ -38,23 +38,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gateway.render.compiler import Route
-    from gateway.render.errors import RenderError
-    from gateway.render.renderer import Rendered, render
-    from gateway.render.routes import Planned, Routes, check_routes, load_routes, numbering
-    from gateway.render.spec import OutboundRoute
+    from gateway.outbound.render.compiler import Route
+    from gateway.outbound.render.errors import RenderError
+    from gateway.outbound.render.renderer import Rendered, render
+    from gateway.outbound.render.routes import Planned, Routes, check_routes, load_routes, numbering
+    from gateway.outbound.render.spec import OutboundRoute
 
 _WHERE = {
-    "Route": "gateway.render.compiler",
-    "RenderError": "gateway.render.errors",
-    "Rendered": "gateway.render.renderer",
-    "render": "gateway.render.renderer",
-    "Planned": "gateway.render.routes",
-    "Routes": "gateway.render.routes",
-    "check_routes": "gateway.render.routes",
-    "load_routes": "gateway.render.routes",
-    "numbering": "gateway.render.routes",
-    "OutboundRoute": "gateway.render.spec",
+    "Route": "gateway.outbound.render.compiler",
+    "RenderError": "gateway.outbound.render.errors",
+    "Rendered": "gateway.outbound.render.renderer",
+    "render": "gateway.outbound.render.renderer",
+    "Planned": "gateway.outbound.render.routes",
+    "Routes": "gateway.outbound.render.routes",
+    "check_routes": "gateway.outbound.render.routes",
+    "load_routes": "gateway.outbound.render.routes",
+    "numbering": "gateway.outbound.render.routes",
+    "OutboundRoute": "gateway.outbound.render.spec",
 }
 
 __all__ = sorted(_WHERE)
@@ -63,7 +63,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'gateway.render' has no attribute '{name}'")
+        raise AttributeError(f"module 'gateway.outbound.render' has no attribute '{name}'")
     import importlib
 
     value = getattr(importlib.import_module(module), name)

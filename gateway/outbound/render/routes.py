@@ -17,15 +17,15 @@ from pydantic import ValidationError
 from gateway.errors import ConfigError
 from gateway.mapping.spec import PartnerFile
 from gateway.mapping.targets import Target, targets_of
-from gateway.render.compiler import Route, compile_route
-from gateway.render.renderer import Numbers, Rendered, render
-from gateway.render.spec import OutboundRoute
+from gateway.outbound.render.compiler import Route, compile_route
+from gateway.outbound.render.renderer import Numbers, Rendered, render
+from gateway.outbound.render.spec import OutboundRoute
 from gateway.yamlconf import Located, load, pydantic_errors
 
 
 @dataclass(frozen=True)
 class Planned:
-    """One document an event becomes for one partner (what :class:`gateway.egress.Egress` renders)."""
+    """One document an event becomes for one partner (what :class:`gateway.outbound.egress.Egress` renders)."""
 
     route: Route
     record: dict

@@ -11,7 +11,7 @@ ids are deterministic, so a document that was half published before the crash
 produces the same ids again, and consumers see duplicates only with equal ids.
 
 Duplicate interchanges (the same partner and interchange reference within
-the window) are an explicit :class:`~gateway.pipeline.Duplicate` from the
+the window) are an explicit :class:`~gateway.inbound.pipeline.Duplicate` from the
 ``skip_duplicates`` stage, recorded on the receipt; nothing is published again.
 """
 
@@ -30,8 +30,9 @@ import structlog
 from gateway.acks import Acknowledgement, read_acknowledgement
 from gateway.archive import Archive
 from gateway.errors import TransientError
+from gateway.inbound.document import Document
+from gateway.inbound.pipeline import Duplicate, Outcome, Pipeline, Unit
 from gateway.metrics import Metrics
-from gateway.pipeline import Document, Duplicate, Outcome, Pipeline, Unit
 from gateway.state.base import (
     CONFIRMED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt, StateStore,
     new_receipt_id,
@@ -39,9 +40,9 @@ from gateway.state.base import (
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
-    from gateway.workers import ReceiptWorkers
+    from gateway.inbound.workers import ReceiptWorkers
 
-log = structlog.get_logger("gateway.intake")
+log = structlog.get_logger("gateway.inbound.intake")
 _ACKS = uuid.UUID("5b0c3f1e-7d2a-4c53-9a57-0a6c6b1d2e41")  # namespace of acknowledgement ids
 
 
@@ -156,7 +157,7 @@ class Intake:
     def start(self, *, pause: float = 10.0, workers: ReceiptWorkers | None = None) -> None:
         """Process submitted receipts on a worker thread, in the order they came, or hand
         them to ``workers`` (processes, each with an intake of its own over the same store
-        and archive, which keep each partner's order; see :class:`~gateway.workers.ReceiptWorkers`).
+        and archive, which keep each partner's order; see :class:`~gateway.inbound.workers.ReceiptWorkers`).
 
         After a TransientError (broker down) the receipts queued behind it are left
         pending for ``pause`` seconds instead of waiting out a timeout on each;
