@@ -1,6 +1,6 @@
 """The two plug points every transport implements.
 
-An inbound adapter turns what a partner sends into :class:`~gateway.inbound.pipeline.Document`
+An inbound adapter turns what a partner sends into :class:`~gateway.inbound.document.Document`
 objects and hands each to ``deliver``; it answers the partner only after
 ``deliver`` returned (the document is then safely taken in). An outbound
 adapter sends a rendered document to a partner, raising a TransientError

@@ -160,7 +160,7 @@ def test_a_document_from_another_sender_than_the_key_is_refused_and_recorded(gat
     status = settled(gateway, refused["receipt_id"])  # kept and visible to an admin
     assert status["status"] == "failed" and status["details"]["errors"][0]["code"] == "PARTNER_MISMATCH"
     assert status["raw_ref"].startswith("sha256:")
-    assert gateway.inbound.intake.archive.path(status["raw_ref"]).read_bytes() == body
+    assert gateway.intake.archive.path(status["raw_ref"]).read_bytes() == body
     # the poster sees why; the partner the envelope names does not see what it never sent
     assert gateway.get(f"/v1/documents/{refused['receipt_id']}", headers={"X-API-Key": ACME}).status_code == 200
     assert gateway.get(f"/v1/documents/{refused['receipt_id']}", headers={"X-API-Key": BRASSERIE}).status_code == 404
