@@ -104,6 +104,9 @@ class Directory:
     messages: dict[str, MessageDef]
     source: str = ""
     codes: dict[str, frozenset[str]] = field(default_factory=dict)
+    # the validator's caches: compiled segment patterns, structure findings by tag sequence
+    fast: dict = field(default_factory=dict, repr=False)
+    memo: dict = field(default_factory=dict, repr=False)
 
 
 # -- finding the directory of a message ---------------------------------------

@@ -18,6 +18,7 @@ notes (paired, required, exclusion, conditional, list conditional).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from gateway.model import Issue, Message, Repeats, Segment
@@ -69,10 +70,36 @@ class Walker:
 
     # -- structure -----------------------------------------------------------
     def run(self) -> list[Issue]:
-        end = self.sequence(self.definition.nodes, 0, frozenset(), "")
-        for i in range(end, len(self.segments)):  # what the structure could not take at all
-            self.unexpected(i, ())
-        return self.issues
+        segments = self.segments
+        # The structure's findings depend on the tag sequence alone: messages of one shape
+        # (the usual case in a large interchange) are walked once.
+        memo = self.directory.memo.setdefault(self.definition.type, {})
+        key = tuple([s.tag for s in segments])
+        structural = memo.get(key)
+        if structural is None:
+            self.found: list[tuple] = []
+            end = self.sequence(self.definition.nodes, 0, frozenset(), "")
+            for i in range(end, len(segments)):  # what the structure could not take at all
+                self.unexpected(i, ())
+            structural = tuple(self.found)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = structural
+        for i in range(len(segments)):
+            self.check_segment(i)
+        if not structural:
+            return self.issues
+        located = [(self._structural(*f), 0) for f in structural]
+        merged = sorted([*located, *((i, 1) for i in self.issues)],
+                        key=lambda pair: (pair[0].location.message_segment or 0, pair[1]))
+        return [issue for issue, _ in merged]
+
+    def _structural(self, code: str, text: str, i: int, tag: str | None) -> Issue:
+        segments = self.segments
+        if tag is None:
+            return Issue.at(code, text, segments[i], message_segment=i + 1)
+        at = min(i, len(segments) - 1)
+        return Issue(code, text, _located(segments[at] if segments else None, tag, at + 1))
 
     def sequence(self, nodes: tuple[Node, ...], i: int, stop: frozenset, group: str) -> int:
         """Match segments from ``i`` against ``nodes``; return the index of the first segment not taken."""
@@ -96,11 +123,9 @@ class Walker:
             counts[j] += 1
             if counts[j] == node.max + 1:
                 what = (f"group {node.name}" if node.group else f"segment {node.tag}")
-                self.issues.append(Issue.at(
-                    "LOOP_TOO_MANY" if node.group else "SEGMENT_TOO_MANY",
-                    f"{what} occurs more than {node.max} time(s)" + (f" in {group}" if group else ""),
-                    self.segments[i], message_segment=i + 1))
-            self.check_segment(i)
+                self.found.append(("LOOP_TOO_MANY" if node.group else "SEGMENT_TOO_MANY",
+                                   f"{what} occurs more than {node.max} time(s)" + (f" in {group}" if group else ""),
+                                   i, None))
             if node.group:
                 inner_stop = stop | {x.tag for x in nodes[j:]}
                 i = self.sequence(node.children[1:], i + 1, frozenset(inner_stop), node.name)
@@ -114,22 +139,18 @@ class Walker:
     def unexpected(self, i: int, before: tuple[Node, ...]) -> None:
         segment = self.segments[i]
         if segment.tag in self.definition.tags:
-            self.issues.append(Issue.at("SEGMENT_OUT_OF_ORDER",
-                                        f"segment {segment.tag} is not expected at this place in {self.message.type}",
-                                        segment, message_segment=i + 1))
+            self.found.append(("SEGMENT_OUT_OF_ORDER",
+                               f"segment {segment.tag} is not expected at this place in {self.message.type}", i, None))
         else:
-            self.issues.append(Issue.at("SEGMENT_NOT_IN_MESSAGE",
-                                        f"segment {segment.tag} is not part of {self.message.type}",
-                                        segment, message_segment=i + 1))
+            self.found.append(("SEGMENT_NOT_IN_MESSAGE", f"segment {segment.tag} is not part of {self.message.type}",
+                               i, None))
 
     def missing(self, node: Node, i: int, group: str) -> None:
         """A mandatory segment (or group) is missing before segment ``i``: reported there,
         with the missing segment's tag (as AK3 does)."""
-        at = self.segments[min(i, len(self.segments) - 1)] if self.segments else None
         what = f"group {node.name} (starting with {node.tag})" if node.group else f"segment {node.tag}"
-        self.issues.append(Issue(
-            "SEGMENT_MISSING", f"mandatory {what} is missing" + (f" in {group}" if group else ""),
-            _located(at, node.tag, min(i, len(self.segments) - 1) + 1)))
+        self.found.append(("SEGMENT_MISSING", f"mandatory {what} is missing" + (f" in {group}" if group else ""),
+                           i, node.tag))
 
     # -- content -------------------------------------------------------------
     def check_segment(self, i: int) -> None:
@@ -141,6 +162,39 @@ class Walker:
             return
         position = i + 1
         elements = segment.elements
+        # The fast path: one compiled pattern per segment definition that only valid segments
+        # match (it may refuse some valid ones, which the exact checks below then pass).
+        key = (segment.tag, self.decimal)
+        fast = self.directory.fast.get(key, _UNSET)
+        if fast is _UNSET:
+            fast = self.directory.fast[key] = _segment_pattern(definition, self.decimal)
+        if fast is not None:
+            try:
+                text = _SEP.join(elements)
+            except TypeError:  # composites (lists) among the elements
+                try:  # a composite is a list of strings; Repeats (a list subclass) never match
+                    text = _SEP.join([e if type(e) is str else _CSEP.join(e) if type(e) is list else "\x00"
+                                      for e in elements])
+                except TypeError:
+                    text = "\x00"
+            if fast(text) is not None:
+                if definition.notes:
+                    # which elements are present decides the syntax notes: remembered per pattern
+                    mask = tuple([e != "" if type(e) is str else _present(e) for e in elements])
+                    seen = self.directory.memo.setdefault(("notes", segment.tag), {})
+                    if mask not in seen:
+                        before = len(self.issues)
+                        self.check_notes(segment, position, definition)
+                        if len(seen) >= _MEMO_LIMIT:
+                            seen.clear()
+                        seen[mask] = len(self.issues) == before
+                    elif not seen[mask]:
+                        self.check_notes(segment, position, definition)
+                if not self.x12 and segment.tag == "DTM":
+                    fmt_text = segment.get(1, 2)
+                    if fmt_text:
+                        self.check_edifact_date(segment, position, fmt_text)
+                return
         defs = definition.elements
         if len(elements) > len(defs) and any(_present(e) for e in elements[len(defs):]):
             last = max(p for p, e in enumerate(elements, 1) if _present(e))
@@ -336,6 +390,88 @@ def _valid_time(text: str) -> bool:
     hh, mm = int(text[:2]), int(text[2:4])
     ss = int(text[4:6]) if len(text) >= 6 else 0
     return hh <= 23 and mm <= 59 and ss <= 59 and (len(text) != 5)
+
+
+# -- the fast path -------------------------------------------------------------
+
+_MEMO_LIMIT = 4096  # tag sequences remembered per message type
+_UNSET = object()
+_SEP, _CSEP = "\x1f", "\x1e"  # element and component boundaries in the joined text (never in EDI data)
+_ANY = "[^\x00\x1e\x1f]"
+
+
+def _count(low: int, high: int) -> str:
+    return f"{{{low},}}" if high >= UNBOUNDED else f"{{{low},{high}}}"
+
+
+def _value_pattern(element: ElementDef, decimal: str) -> str | None:
+    """A pattern that only valid values of ``element`` match (non-empty), or None."""
+    low, high, kind = max(element.min, 1), element.max, element.type
+    if element.codes is not None:
+        codes = sorted((c for c in element.codes if low <= len(c) <= high), key=len, reverse=True)
+        return "(?:" + "|".join(re.escape(c) for c in codes) + ")" if codes else None
+    if kind in ("AN", "ID", "a", "an"):
+        return _ANY + _count(low, high)
+    if kind == "N" or (kind.startswith("N") and kind[1:].isdigit()):
+        return "-?[0-9]" + _count(low, high)
+    if kind in ("R", "n"):
+        marks = "[.]" if kind == "R" or decimal == "." else "[.,]" if decimal == "," else None
+        if marks is None:
+            return None
+        chars = "[0-9.,]" if marks == "[.,]" else "[0-9.]"
+        return (f"-?(?:[0-9]{_count(low, high)}|(?={chars}{_count(low + 1, high + 1)}(?!{chars}))"
+                f"[0-9]*{marks}[0-9]+)")
+    if kind == "DT":
+        day = "(?:0[1-9]|1[0-2])(?:0[1-9]|1[0-9]|2[0-8])"
+        forms = [f for size, f in ((8, "(?:19|20)[0-9]{2}" + day), (6, "[0-9]{2}" + day)) if low <= size <= high]
+        return "(?:" + "|".join(forms) + ")" if forms else None
+    if kind == "TM":
+        hhmm, ss = "(?:[01][0-9]|2[0-3])[0-5][0-9]", "[0-5][0-9]"
+        forms = [f for size, f in ((8, hhmm + ss + "[0-9]{2}"), (7, hhmm + ss + "[0-9]"), (6, hhmm + ss),
+                                   (4, hhmm)) if low <= size <= high]
+        return "(?:" + "|".join(forms) + ")" if forms else None
+    return None
+
+
+def _sequence(parts: list[tuple[str, bool]], sep: str) -> str:
+    """Positions joined by ``sep``; trailing optional positions may be left out."""
+    pattern = ""
+    optional_tail = True
+    for k in range(len(parts) - 1, -1, -1):
+        piece, mandatory = parts[k]
+        optional_tail = optional_tail and not mandatory
+        lead = "" if k == 0 else re.escape(sep)
+        body = lead + piece + pattern
+        pattern = f"(?:{body})?" if optional_tail else body
+    return pattern
+
+
+def _segment_pattern(definition: SegmentDef, decimal: str):
+    """The compiled fast-path matcher of a segment definition, or None when it has none."""
+    parts = []
+    for element in definition.elements:
+        if element.composite:
+            comps = []
+            for component in element.components:
+                value = _value_pattern(component, decimal)
+                if value is None:
+                    return None
+                comps.append((value if component.mandatory else f"(?:{value})?", component.mandatory))
+            body = _sequence(comps, _CSEP)
+            if element.mandatory:  # present: at least one component has a value
+                body = f"(?=[^\x1f]*[^\x1e\x1f]){body}"
+                parts.append((body, True))
+            else:
+                parts.append((f"(?:{body})?", False))
+        else:
+            value = _value_pattern(element, decimal)
+            if value is None:
+                return None
+            parts.append((value if element.mandatory else f"(?:{value})?", element.mandatory))
+    try:
+        return re.compile(_sequence(parts, _SEP), re.DOTALL).fullmatch
+    except re.error:  # pragma: no cover - a definition the notation allows but a pattern cannot say
+        return None
 
 
 # EDIFACT 2379 format qualifiers whose shape can be checked.

@@ -160,3 +160,61 @@ def test_a_definitions_file_with_an_error_names_it(tmp_path, monkeypatch):
             definitions.directory("x12", "009999")
     finally:
         definitions.directory.cache_clear()
+
+
+# -- the fast path (one compiled pattern per segment) agrees with the exact checks --------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from gateway.validation import validator as _validator  # noqa: E402
+
+
+def _exact(message) -> list:
+    """The findings with the fast path off: every segment through the exact checks."""
+    saved = _validator._segment_pattern
+    _validator._segment_pattern = lambda definition, decimal: None
+    try:
+        fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
+        caches = [(d.fast, d.memo) for d in fresh]
+        for d in fresh:
+            d.fast, d.memo = {}, {}
+        return [(i.code, i.text, i.location) for i in validate(message)]
+    finally:
+        _validator._segment_pattern = saved
+        for d, (fast, memo) in zip(fresh, caches):
+            d.fast, d.memo = fast, memo
+
+
+VALUES = st.sampled_from(["", "0", "12", "-3", "1.5", "1,5", ".5", "5.", "+2", "1E3", "A", "AB", "ABC", "20240230",
+                          "20240229", "20241301", "2359", "2400", "235959", "23595", "X" * 36, "9" * 16, "00", "KN",
+                          "102", "203", "202401011200", "2024010112", "EA", "ZZ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=st.integers(0, 4), element=st.integers(1, 6), value=VALUES)
+def test_fast_path_and_exact_checks_agree_on_x12(segment, element, value):
+    segments = PO.split("~")
+    parts = segments[segment].split("*")
+    while len(parts) <= element:
+        parts.append("")
+    parts[element] = value
+    segments[segment] = "*".join(parts).rstrip("*") or parts[0]
+    message = x12("~".join(segments))
+    assert [(i.code, i.text, i.location) for i in validate(message)] == _exact(message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=st.integers(0, 5), element=st.integers(1, 4), component=st.integers(0, 3), value=VALUES)
+def test_fast_path_and_exact_checks_agree_on_edifact(segment, element, component, value):
+    segments = ORDERS.split("'")
+    parts = segments[segment].split("+")
+    while len(parts) <= element:
+        parts.append("")
+    comps = parts[element].split(":")
+    while len(comps) <= component:
+        comps.append("")
+    comps[component] = value
+    parts[element] = ":".join(comps).rstrip(":")
+    segments[segment] = "+".join(parts).rstrip("+") or parts[0]
+    message = edifact("'".join(segments))
+    assert [(i.code, i.text, i.location) for i in validate(message)] == _exact(message)
