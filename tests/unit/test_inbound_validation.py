@@ -132,3 +132,17 @@ def test_valid_documents_pass_whatever_the_policy(tmp_path, policy):
     intake, _ = setup(tmp_path, policy)
     outcome = intake.process(intake.take(PO, channel="sftp"))
     assert outcome.published == 1 and outcome.findings == [] and outcome.dead_letters == []
+
+
+def test_contrl_accepts_with_the_findings_listed_when_the_policy_accepts(tmp_path):
+    intake, _ = setup(tmp_path)
+    (tmp_path / "mappings" / "guides" / "brasserie.yaml").write_text("partner: brasserie-du-parc\npolicy: accept\n")
+    parts = build(GatewayConfig(mappings=tmp_path / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    intake = Intake(Archive(tmp_path / "archive2"), SqliteStore(tmp_path / "state2.db"), parts.pipeline)
+    bad = ORDERS.replace(b"BGM+220+PO-45001+9", b"BGM+220+PO-45001+999")  # 1225 is an..3 and coded
+    receipt = intake.take(bad.replace(b"+ORD000123++ORDERS'", b"+ORD000123++ORDERS++1'"), channel="http")
+    outcome = intake.process(receipt)
+    assert outcome.published == 1 and outcome.dead_letters == []
+    _, segments = acknowledgement(intake, receipt.id, "CONTRL")
+    assert [s for s in segments if s[0] in ("UCM", "UCS", "UCD")] == [
+        ["UCM", "1", ["ORDERS", "D", "96A", "UN", "EAN008"], "7"], ["UCS", "2"], ["UCD", "12", "4"]]
