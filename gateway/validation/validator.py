@@ -85,8 +85,7 @@ class Walker:
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
             memo[key] = structural
-        for i in range(len(segments)):
-            self.check_segment(i)
+        self.check_segments()
         if not structural:
             return self.issues
         located = [(self._structural(*f), 0) for f in structural]
@@ -153,7 +152,74 @@ class Walker:
                            i, node.tag))
 
     # -- content -------------------------------------------------------------
+    def check_segments(self) -> None:
+        """Every segment's content: the fast path where it matches, the exact checks otherwise.
+
+        The fast path is one compiled pattern per segment definition that only valid
+        segments match (it may refuse some valid ones, which the exact checks then pass).
+        """
+        table = self.directory.fast.get(self.decimal)
+        if table is None:
+            table = self.directory.fast[self.decimal] = {}
+        join, cjoin = _SEP.join, _CSEP.join
+        for i, segment in enumerate(self.segments):
+            tag = segment.tag
+            entry = table.get(tag, _UNSET)
+            if entry is _UNSET:
+                entry = table[tag] = self._entry(tag)
+            if entry is None:  # an envelope segment, or one whose elements are not described
+                continue
+            matcher, seen, dtm, valid = entry
+            if matcher is not None:
+                elements = segment.elements
+                simple = True
+                try:
+                    text = join(elements)
+                except TypeError:  # composites (lists of strings) among the elements
+                    simple = False
+                    try:  # Repeats (a list subclass) never match
+                        text = join([e if type(e) is str else cjoin(e) if type(e) is list else "\x00"
+                                     for e in elements])
+                    except TypeError:
+                        text = "\x00"
+                if text in valid or matcher(text) is not None:
+                    if text not in valid:  # the same segment again (a party, a date) skips the pattern
+                        if len(valid) >= _MEMO_LIMIT:
+                            valid.clear()
+                        valid.add(text)
+                    if seen is not None:
+                        # which elements are present decides the syntax notes: remembered per pattern
+                        mask = (tuple(map(bool, elements)) if simple  # all strings: present = non-empty
+                                else tuple([e != "" if type(e) is str else _present(e) for e in elements]))
+                        verdict = seen.get(mask)
+                        if verdict is None:
+                            before = len(self.issues)
+                            self.check_notes(segment, i + 1, self.directory.segments[tag])
+                            if len(seen) >= _MEMO_LIMIT:
+                                seen.clear()
+                            seen[mask] = len(self.issues) == before
+                        elif not verdict:
+                            self.check_notes(segment, i + 1, self.directory.segments[tag])
+                    if dtm:
+                        value = segment.get(1, 2)
+                        if value:
+                            self.check_edifact_date(segment, i + 1, value)
+                    continue
+            self.check_segment(i)
+
+    def _entry(self, tag: str):
+        """(fast matcher or None, syntax-note verdicts or None, DTM date check, texts known to match)
+        for ``tag``, or None."""
+        if tag in SERVICE:
+            return None
+        definition = self.directory.segments.get(tag)
+        if definition is None or definition.elements is None:
+            return None
+        return (_segment_pattern(definition, self.decimal), {} if definition.notes else None,
+                not self.x12 and tag == "DTM", set())
+
     def check_segment(self, i: int) -> None:
+        """The exact checks of segment ``i``."""
         segment = self.segments[i]
         if segment.tag in SERVICE:
             return
@@ -162,39 +228,6 @@ class Walker:
             return
         position = i + 1
         elements = segment.elements
-        # The fast path: one compiled pattern per segment definition that only valid segments
-        # match (it may refuse some valid ones, which the exact checks below then pass).
-        key = (segment.tag, self.decimal)
-        fast = self.directory.fast.get(key, _UNSET)
-        if fast is _UNSET:
-            fast = self.directory.fast[key] = _segment_pattern(definition, self.decimal)
-        if fast is not None:
-            try:
-                text = _SEP.join(elements)
-            except TypeError:  # composites (lists) among the elements
-                try:  # a composite is a list of strings; Repeats (a list subclass) never match
-                    text = _SEP.join([e if type(e) is str else _CSEP.join(e) if type(e) is list else "\x00"
-                                      for e in elements])
-                except TypeError:
-                    text = "\x00"
-            if fast(text) is not None:
-                if definition.notes:
-                    # which elements are present decides the syntax notes: remembered per pattern
-                    mask = tuple([e != "" if type(e) is str else _present(e) for e in elements])
-                    seen = self.directory.memo.setdefault(("notes", segment.tag), {})
-                    if mask not in seen:
-                        before = len(self.issues)
-                        self.check_notes(segment, position, definition)
-                        if len(seen) >= _MEMO_LIMIT:
-                            seen.clear()
-                        seen[mask] = len(self.issues) == before
-                    elif not seen[mask]:
-                        self.check_notes(segment, position, definition)
-                if not self.x12 and segment.tag == "DTM":
-                    fmt_text = segment.get(1, 2)
-                    if fmt_text:
-                        self.check_edifact_date(segment, position, fmt_text)
-                return
         defs = definition.elements
         if len(elements) > len(defs) and any(_present(e) for e in elements[len(defs):]):
             last = max(p for p, e in enumerate(elements, 1) if _present(e))
