@@ -41,6 +41,7 @@ test: $(STAMP) $(SYSTEM) $(AS2PEER)
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.validate
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -115,6 +115,32 @@ def _config(args: argparse.Namespace):
     return config
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from gateway.syntax import parse
+    from gateway.validation.command import report
+
+    guide = None
+    if args.partner:
+        from gateway.errors import ConfigError
+        from gateway.mapping.loader import check_partners
+        from gateway.mapping.targets import load_targets
+
+        config = _config(args)
+        partners: list = []
+        problems = check_partners(config.mappings, load_targets(config.schemas), partners)
+        if problems:
+            raise ConfigError(f"{len(problems)} problem(s) in partner files:\n" + "\n".join(problems))
+        partner = next((p for p in partners if p.id == args.partner), None)
+        if partner is None:
+            raise CliError(f"no partner '{args.partner}' in {config.mappings} "
+                           f"(partners: {', '.join(p.id for p in partners)})")
+        guide = partner.guide
+    stream, name = _open(args.file)
+    with stream:
+        interchanges = parse(stream)
+    return report(name, interchanges, guide, fmt=args.format)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.mapping.loader import check_partners
     from gateway.mapping.targets import load_targets
@@ -461,6 +487,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="decode with this codec instead of the declared character set "
                    "(for partners who declare UNOC and send Windows-1252, say: cp1252)")
     p.set_defaults(func=cmd_parse)
+
+    v = sub.add_parser("validate", help="check a document's content against the standard and a partner's guide")
+    v.add_argument("file", help="the document, or - for standard input")
+    v.add_argument("--partner", help="also apply this partner's implementation guide (mappings/guides/)")
+    v.add_argument("--format", choices=["text", "json"], default="text")
+    common(v)
+    v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("check", help="validate every partner file against the Avro schemas")
     common(c)

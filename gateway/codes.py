@@ -129,6 +129,23 @@ CODES: dict[str, CodeInfo] = {
     "ELEMENT_NOT_NUMERIC": CodeInfo(E, "an element that must be numeric is not", ak4="6", contrl="37"),
     "ELEMENT_DATE_INVALID": CodeInfo(E, "an element is not a valid date", ak4="8", contrl="12"),
     "ELEMENT_TIME_INVALID": CodeInfo(E, "an element is not a valid time", ak4="9", contrl="12"),
+    # -- content: the message against its definitions and the partner's guide
+    # (gateway.validation); X12 720/723 and EDIFACT 0085 as the standards list them
+    "SEGMENT_MISSING": CodeInfo(S, "a mandatory segment is missing", ak3="3", contrl="13"),
+    "SEGMENT_TOO_MANY": CodeInfo(S, "a segment occurs more often than allowed", ak3="5", contrl="35"),
+    "LOOP_TOO_MANY": CodeInfo(S, "a loop (segment group) occurs more often than allowed", ak3="4", contrl="36"),
+    "SEGMENT_OUT_OF_ORDER": CodeInfo(S, "a segment is not in its proper place", ak3="7", contrl="15"),
+    "SEGMENT_NOT_IN_MESSAGE": CodeInfo(S, "a segment is not part of this message type", ak3="6", contrl="15"),
+    "ELEMENT_TOO_SHORT": CodeInfo(E, "an element is shorter than allowed", ak4="4", contrl="40"),
+    "ELEMENT_TOO_MANY": CodeInfo(E, "a segment has more elements than defined", ak4="3", contrl="16"),
+    "COMPONENT_TOO_MANY": CodeInfo(E, "an element has more components than defined", ak4="3", contrl="16"),
+    "ELEMENT_REPEATS_TOO_MANY": CodeInfo(E, "an element repeats more often than allowed", ak4="12", contrl="35"),
+    "ELEMENT_CODE_INVALID": CodeInfo(E, "an element's value is not in its code list", ak4="7", contrl="12"),
+    "ELEMENT_CONDITION_MISSING": CodeInfo(
+        E, "an element required by a syntax note (paired, required, conditional) is missing", ak4="2", contrl="13"
+    ),
+    "ELEMENT_EXCLUSION_VIOLATED": CodeInfo(E, "elements that exclude each other are both present", ak4="10",
+                                           contrl="12"),
     # -- partner, mapping, schema (after the syntax layer) -----------------
     "PARTNER_UNKNOWN": CodeInfo(I, "no partner file matches the envelope's sender", ta1="006", contrl="23"),
     "PARTNER_AMBIGUOUS": CodeInfo(I, "the envelope matches more than one partner file", ta1="006", contrl="23"),

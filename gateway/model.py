@@ -162,6 +162,8 @@ class Issue:
     code: str
     text: str
     location: Location = field(default_factory=Location)
+    # An error the partner's policy accepts: reported (acknowledged "with errors"), not rejected.
+    tolerated: bool = False
 
     @classmethod
     def at(cls, code: str, text: str, segment: Segment | None, /, **where: Any) -> Issue:
@@ -174,11 +176,11 @@ class Issue:
 
     @property
     def severity(self) -> Severity:
-        return CODES[self.code].severity
+        return Severity.WARNING if self.tolerated else CODES[self.code].severity
 
     @property
     def is_error(self) -> bool:
-        return CODES[self.code].severity is Severity.ERROR
+        return not self.tolerated and CODES[self.code].severity is Severity.ERROR
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text} at {self.location}"

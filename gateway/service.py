@@ -208,13 +208,16 @@ def outbound_consumers(config: GatewayConfig, parts, store, archive, servers: st
     from gateway.outbound.egress import Egress, EventConsumer
     from gateway.outbound.render import Planned, load_routes
 
+    from gateway.validation.documents import checker
+
+    check = checker(parts.partners)  # every rendered document against the standard and the partner's guide
     consumers = []
     for route in load_routes(config.mappings, parts.schemas).all:
         def plan(event_type: str, record: dict, route=route) -> list:
             return [Planned(route, record)] if event_type == route.event_type and route.takes(record) else []
 
         egress = Egress(store, archive, plan, dead_letters=parts.sink.publish,
-                        dead_letter_topic=config.kafka.dead_letter_topic)
+                        dead_letter_topic=config.kafka.dead_letter_topic, check=check)
         topic = config.kafka.topics.get(route.event_type) or default_topic(route.event_type)
         consumers.append(EventConsumer(egress, bootstrap_servers=servers, topics=[topic],
                                        group_id=f"{config.kafka.client_id}-outbound-{route.partner_id}-{route.name}",

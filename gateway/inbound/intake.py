@@ -376,6 +376,8 @@ def details(outcome: Outcome) -> dict:
                           "dead_letter_id": d.record["event_id"]} for d in outcome.dead_letters]
     if outcome.skipped:
         out["skipped"] = [{"message_ref": ref, "reason": reason} for ref, reason in outcome.skipped]
+    if outcome.findings:  # content validation: rejected messages' findings and accepted-with-errors ones
+        out["findings"] = outcome.findings
     return out
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -61,10 +61,11 @@ class Duplicate(Skip):
 class Rejected(TerminalError):
     """A stage refused a message for a reason found in the document itself."""
 
-    def __init__(self, stage: str, issue: Issue) -> None:
+    def __init__(self, stage: str, issue: Issue, more: int = 0) -> None:
         super().__init__(str(issue))
         self.stage = stage
         self.issue = issue
+        self.more = more  # further errors of the same stage (content validation finds several)
 
 
 @dataclass
@@ -98,6 +99,9 @@ class Outcome:
     # what the status API lists: the first SUMMARY_LIMIT events published (id, type, topic, key)
     summary: list[dict] = field(default_factory=list)
     acknowledgements: list[dict] = field(default_factory=list)  # what was queued for the partner
+    # content findings (gateway.validation) of every message, rejected or accepted with errors:
+    # the first SUMMARY_LIMIT, each an Issue's JSON with its message reference
+    findings: list[dict] = field(default_factory=list)
     # seconds spent per stage over the whole document: "read" (the syntax layer, envelopes and
     # acknowledgements), each stage by its name, "publish" (waiting for the broker)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -140,9 +144,11 @@ class Pipeline:
         # Functional acknowledgements: set by the intake, which owns the state store and the
         # outbound queue; without them (edigw map, benchmarks) no acknowledgement is built.
         self.acknowledge: AckOutbox | None = None
+        self._findings: list[dict] | None = None  # the current document's Outcome.findings
         self.stages: list[Stage] = stages if stages is not None else [
             reject_syntax_errors,
             self.identify_partner,
+            self.validate_content,
             self.map_events,
             self.encode_events,
         ]
@@ -165,6 +171,41 @@ class Pipeline:
                 "PARTNER_MISMATCH",
                 f"the envelope names partner '{unit.partner.id}' but the document came from '{claimed}'",
                 Location.of(ic.header) if ic.header is not None else Location(line=1)))
+
+    def validate_content(self, unit: Unit) -> None:
+        """The message against its definitions and its partner's guide (gateway.validation).
+
+        The partner's policy decides: ``reject`` (the default) dead-letters a message with
+        errors and rejects it in the acknowledgement; ``accept`` publishes its events and
+        acknowledges it as accepted with errors; ``ignore`` does not look. The findings go on
+        the message, so the 997/999 (AK3/AK4, IK3/IK4) or CONTRL (UCS/UCD) reports each.
+        """
+        from gateway.validation import guide as guides
+        from gateway.validation import validate
+
+        guide = getattr(unit.partner, "guide", None)
+        policy = guide.policy if guide is not None else guides.DEFAULT_POLICY
+        if policy == "ignore":
+            return
+        found = validate(unit.message, guide)
+        if not found:
+            return
+        errors = [i for i in found if i.is_error]
+        if policy == "accept" and errors:
+            found = [replace(i, tolerated=True) if i.is_error else i for i in found]
+        unit.message.issues.extend(found)
+        self._note_findings(unit, found)
+        if policy == "reject" and errors:
+            raise Rejected("validation", errors[0], more=len(errors) - 1)
+
+    def _note_findings(self, unit: Unit, found: list[Issue]) -> None:
+        findings = self._findings
+        if findings is None:
+            return
+        room = Outcome.SUMMARY_LIMIT - len(findings)
+        findings.extend({"message_ref": unit.message.ref, "message_type": unit.message.type,
+                         "partner_id": unit.partner.id if unit.partner is not None else None, **i.to_json()}
+                        for i in found[:max(room, 0)])
 
     def map_events(self, unit: Unit) -> None:
         doc = unit.document
@@ -267,6 +308,7 @@ class Pipeline:
         keeps no event in the outcome (long-running intake, large documents).
         """
         outcome = Outcome()
+        self._findings = outcome.findings
         batch: list[Event] = []
         tracker = AckTracker() if self.acknowledge is not None else None
         spent = dict.fromkeys(self.stages, 0.0)  # per stage, over the document (one clock read per stage)
@@ -292,7 +334,8 @@ class Pipeline:
                             tracker.note(unit.message)
                     continue
                 except Rejected as rejected:
-                    outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit))
+                    outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit,
+                                                                 more=rejected.more))
                     if tracker is not None:  # a message no route takes is rejected in the 997 / CONTRL too
                         tracker.note(unit.message, *((rejected.issue,) if rejected.stage == "mapping" else ()))
                     continue

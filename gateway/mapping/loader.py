@@ -46,6 +46,7 @@ class Partner:
     file: str
     spec: PartnerFile
     routes: list[Route] = field(default_factory=list)
+    guide: object | None = None  # gateway.validation.guide.Guide from mappings/guides/, if any
 
     @property
     def encoding(self) -> str | None:
@@ -210,4 +211,7 @@ def check_partners(folder: Path, targets: dict[str, Target], keep: list[Partner]
         seen[partner.id] = str(path)
         if keep is not None:
             keep.append(partner)
+    from gateway.validation.guide import attach_guides  # implementation guides beside the partner files
+
+    attach_guides(Path(folder), {p.id: p for p in keep} if keep is not None else dict(seen), errors)
     return errors

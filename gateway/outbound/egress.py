@@ -11,6 +11,11 @@ neither rendered nor sent again (after a restart, a rebalance, or a replay of
 the topic). A render error (a missing field, a character the partner's
 character set cannot carry) is terminal: a DeadLetter event names the route
 and the reason, and the consumer goes on with the next event.
+
+With a ``check`` (the service passes gateway.validation's), every rendered
+document is validated against the standard and the partner's implementation
+guide before it is queued: an invalid one is archived and recorded as failed
+with its findings (never sent), and dead-lettered.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import structlog
 from gateway.archive import Archive
 from gateway.errors import TerminalError, TransientError
 from gateway.events import Event, dead_letter_id
-from gateway.state.base import OutboundDocument, StateStore
+from gateway.state.base import DELIVERY_FAILED, OutboundDocument, StateStore
 
 log = structlog.get_logger("gateway.outbound.egress")
 _DOCS = uuid.UUID("0c4e6a52-9a3e-4f3a-8e0e-5f5e2d7b9c11")  # namespace of outbound document ids
@@ -58,12 +63,14 @@ class Egress:
 
     def __init__(self, store: StateStore, archive: Archive, plan: Callable[[str, dict], Sequence[Plan]], *,
                  dead_letters: Callable[[list[Event]], object] | None = None,
-                 dead_letter_topic: str = "edigw.deadletter") -> None:
+                 dead_letter_topic: str = "edigw.deadletter",
+                 check: Callable[[str, bytes], list] | None = None) -> None:
         self.store = store
         self.archive = archive
         self.plan = plan
         self.dead_letters = dead_letters
         self.dead_letter_topic = dead_letter_topic
+        self.check = check  # (partner id, document) -> its errors (Issues): an invalid document is not sent
 
     def handle(self, event_type: str, record: dict[str, Any], *, now: datetime | None = None) -> list[Queued]:
         """Queue every document ``record`` becomes; a TransientError leaves the event to be read again."""
@@ -86,6 +93,7 @@ class Egress:
                 log.error("event could not be rendered", event_type=event_type, event_id=event_id,
                           partner=plan.partner_id, route=plan.name, error=str(exc))
                 continue
+            problems = self.check(plan.partner_id, rendered.data) if self.check is not None else []
             raw_ref, _ = self.archive.put(rendered.data)
             control_refs = getattr(rendered, "control_refs", {}) or {}
             document = OutboundDocument(
@@ -95,6 +103,18 @@ class Egress:
                 details={"event_type": event_type, "event_id": event_id, "route": plan.name,
                          "control_refs": control_refs, "filename": getattr(rendered, "filename", None),
                          "expects_ack": bool(getattr(rendered, "expects_ack", False))})
+            if problems:  # kept (archived, recorded as failed with the reason), never sent
+                first = problems[0]
+                more = f" (and {len(problems) - 1} more error(s))" if len(problems) > 1 else ""
+                reason = f"not valid for {plan.partner_id}: {first}{more}"
+                document = document.with_status(DELIVERY_FAILED, details={
+                    **document.details, "error": reason, "findings": [i.to_json() for i in problems[:100]]})
+                self.store.add_outbound(document)
+                failed.append(self._dead_letter(event_type, record, plan, _Invalid(reason, first), now,
+                                                stage="validation", raw_ref=raw_ref))
+                log.error("rendered document is not valid; not sent", event_type=event_type, event_id=event_id,
+                          partner=plan.partner_id, route=plan.name, error=reason)
+                continue
             self.store.add_outbound(document)
             done.append(Queued(document, plan))
             log.info("document queued for a partner", event_type=event_type, event_id=event_id,
@@ -104,24 +124,33 @@ class Egress:
             self.dead_letters(failed)
         return done
 
-    def _dead_letter(self, event_type: str, record: dict, plan: Plan, exc: Exception, now: datetime) -> Event:
+    def _dead_letter(self, event_type: str, record: dict, plan: Plan, exc: Exception, now: datetime, *,
+                     stage: str = "render", raw_ref: str | None = None) -> Event:
         event_id = str(record.get("event_id", ""))
         issue = getattr(exc, "issue", None)
         dead = {
-            "event_id": dead_letter_id(f"event:{event_id}", "render", f"{plan.partner_id}|{plan.name}"),
+            "event_id": dead_letter_id(f"event:{event_id}", stage, f"{plan.partner_id}|{plan.name}"),
             "failed_at": now,
             "partner_id": plan.partner_id,
-            "stage": "render",
+            "stage": stage,
             "reason_code": getattr(issue, "code", None) or getattr(exc, "code", None) or "RENDER_FAILED",
             "error": f"{event_type} {event_id} for route {plan.name}: {exc}",
             "position": str(issue.location) if issue is not None else f"route {plan.name}",
             "source": {"syntax": None, "message_type": event_type, "message_version": None,
                        "interchange_ref": None, "group_ref": None, "message_ref": event_id,
                        "transport": "kafka", "receipt_id": None},
-            "raw_ref": None,
+            "raw_ref": raw_ref,
             "message_ref": event_id,
         }
         return Event("DeadLetter", self.dead_letter_topic, plan.partner_id, dead)
+
+
+class _Invalid(TerminalError):
+    """A rendered document the partner would refuse (its first finding as the issue)."""
+
+    def __init__(self, reason: str, issue) -> None:
+        super().__init__(reason)
+        self.issue = issue
 
 
 class EventConsumer:

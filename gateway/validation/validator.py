@@ -1,0 +1,513 @@
+"""Content validation: a message against its definitions (and a partner's guide).
+
+The validator walks the neutral model (:class:`~gateway.model.Message`) and
+returns :class:`~gateway.model.Issue` records whose codes come from the one
+catalogue (:mod:`gateway.codes`), so each finding is at once a log line, an
+AK3/AK4 (IK3/IK4) or UCS/UCD entry, and a line of ``edigw validate``.
+
+Structure: the message's segments are matched against the definition's
+nodes in order. A group (loop) starts at its trigger segment and ends at the
+first segment that its content does not take but a later sibling or an
+enclosing group does. A segment nothing takes is out of order (its tag is in
+the message elsewhere) or not in the message at all.
+
+Content, per segment: element count, each element's presence, components
+and repetitions, its length and data type, code lists, and (X12) the syntax
+notes (paired, required, exclusion, conditional, list conditional).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from gateway.model import Issue, Message, Repeats, Segment
+from gateway.validation.definitions import (
+    UNBOUNDED, Directory, ElementDef, MessageDef, Node, SegmentDef, directory, version_key,
+)
+
+# Segments the reader has checked already (envelopes): their content is not checked again.
+SERVICE = frozenset({"UNH", "UNT", "ST", "SE"})
+
+
+def definition_for(message: Message) -> tuple[Directory, MessageDef] | None:
+    """The directory and message definition of ``message``, or None when not covered."""
+    syntax = message.interchange.syntax if message.interchange is not None else "x12"
+    key = version_key(syntax, message.version, message.release)
+    if key is None:
+        return None
+    found = directory(syntax, key)
+    if found is None or message.type not in found.messages:
+        return None
+    return found, found.messages[message.type]
+
+
+def validate(message: Message, guide=None) -> list[Issue]:
+    """Every content issue of ``message`` (empty when it is valid or not covered).
+
+    ``guide``: a partner's :class:`~gateway.validation.guide.Guide`, which
+    tightens the standard for that partner.
+    """
+    found = definition_for(message)
+    if found is None:
+        return []
+    directory_, definition = found
+    if guide is not None:
+        directory_, definition = guide.apply(directory_, definition)
+    return Walker(message, directory_, definition).run()
+
+
+class Walker:
+    def __init__(self, message: Message, directory_: Directory, definition: MessageDef) -> None:
+        self.message = message
+        self.segments = message.segments
+        self.directory = directory_
+        self.definition = definition
+        self.x12 = directory_.syntax == "x12"
+        d = message.interchange.delimiters if message.interchange is not None else None
+        self.decimal = d.decimal if d is not None else "."
+        self.issues: list[Issue] = []
+
+    # -- structure -----------------------------------------------------------
+    def run(self) -> list[Issue]:
+        segments = self.segments
+        # The structure's findings depend on the tag sequence alone: messages of one shape
+        # (the usual case in a large interchange) are walked once.
+        memo = self.directory.memo.setdefault(self.definition.type, {})
+        key = tuple([s.tag for s in segments])
+        structural = memo.get(key)
+        if structural is None:
+            self.found: list[tuple] = []
+            end = self.sequence(self.definition.nodes, 0, frozenset(), "")
+            for i in range(end, len(segments)):  # what the structure could not take at all
+                self.unexpected(i, ())
+            structural = tuple(self.found)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = structural
+        self.check_segments()
+        if not structural:
+            return self.issues
+        located = [(self._structural(*f), 0) for f in structural]
+        merged = sorted([*located, *((i, 1) for i in self.issues)],
+                        key=lambda pair: (pair[0].location.message_segment or 0, pair[1]))
+        return [issue for issue, _ in merged]
+
+    def _structural(self, code: str, text: str, i: int, tag: str | None) -> Issue:
+        segments = self.segments
+        if tag is None:
+            return Issue.at(code, text, segments[i], message_segment=i + 1)
+        at = min(i, len(segments) - 1)
+        return Issue(code, text, _located(segments[at] if segments else None, tag, at + 1))
+
+    def sequence(self, nodes: tuple[Node, ...], i: int, stop: frozenset, group: str) -> int:
+        """Match segments from ``i`` against ``nodes``; return the index of the first segment not taken."""
+        counts = [0] * len(nodes)
+        k = 0
+        n = len(self.segments)
+        while i < n:
+            tag = self.segments[i].tag
+            j = next((x for x in range(k, len(nodes)) if nodes[x].tag == tag), None)
+            if j is None:
+                if tag in stop or (not group and tag in ("SE", "UNT")):
+                    break
+                self.unexpected(i, nodes[:k])
+                i += 1
+                continue
+            for m in range(k, j):
+                if counts[m] == 0 and nodes[m].mandatory:
+                    self.missing(nodes[m], i, group)
+            k = j
+            node = nodes[j]
+            counts[j] += 1
+            if counts[j] == node.max + 1:
+                what = (f"group {node.name}" if node.group else f"segment {node.tag}")
+                self.found.append(("LOOP_TOO_MANY" if node.group else "SEGMENT_TOO_MANY",
+                                   f"{what} occurs more than {node.max} time(s)" + (f" in {group}" if group else ""),
+                                   i, None))
+            if node.group:
+                inner_stop = stop | {x.tag for x in nodes[j:]}
+                i = self.sequence(node.children[1:], i + 1, frozenset(inner_stop), node.name)
+            else:
+                i += 1
+        for m in range(k, len(nodes)):
+            if counts[m] == 0 and nodes[m].mandatory:
+                self.missing(nodes[m], i, group)
+        return i
+
+    def unexpected(self, i: int, before: tuple[Node, ...]) -> None:
+        segment = self.segments[i]
+        if segment.tag in self.definition.tags:
+            self.found.append(("SEGMENT_OUT_OF_ORDER",
+                               f"segment {segment.tag} is not expected at this place in {self.message.type}", i, None))
+        else:
+            self.found.append(("SEGMENT_NOT_IN_MESSAGE", f"segment {segment.tag} is not part of {self.message.type}",
+                               i, None))
+
+    def missing(self, node: Node, i: int, group: str) -> None:
+        """A mandatory segment (or group) is missing before segment ``i``: reported there,
+        with the missing segment's tag (as AK3 does)."""
+        what = f"group {node.name} (starting with {node.tag})" if node.group else f"segment {node.tag}"
+        self.found.append(("SEGMENT_MISSING", f"mandatory {what} is missing" + (f" in {group}" if group else ""),
+                           i, node.tag))
+
+    # -- content -------------------------------------------------------------
+    def check_segments(self) -> None:
+        """Every segment's content: the fast path where it matches, the exact checks otherwise.
+
+        The fast path is one compiled pattern per segment definition that only valid
+        segments match (it may refuse some valid ones, which the exact checks then pass).
+        """
+        table = self.directory.fast.get(self.decimal)
+        if table is None:
+            table = self.directory.fast[self.decimal] = {}
+        join, cjoin = _SEP.join, _CSEP.join
+        for i, segment in enumerate(self.segments):
+            tag = segment.tag
+            entry = table.get(tag, _UNSET)
+            if entry is _UNSET:
+                entry = table[tag] = self._entry(tag)
+            if entry is None:  # an envelope segment, or one whose elements are not described
+                continue
+            matcher, seen, dtm, valid = entry
+            if matcher is not None:
+                elements = segment.elements
+                simple = True
+                try:
+                    text = join(elements)
+                except TypeError:  # composites (lists of strings) among the elements
+                    simple = False
+                    try:  # Repeats (a list subclass) never match
+                        text = join([e if type(e) is str else cjoin(e) if type(e) is list else "\x00"
+                                     for e in elements])
+                    except TypeError:
+                        text = "\x00"
+                if text in valid or matcher(text) is not None:
+                    if text not in valid:  # the same segment again (a party, a date) skips the pattern
+                        if len(valid) >= _MEMO_LIMIT:
+                            valid.clear()
+                        valid.add(text)
+                    if seen is not None:
+                        # which elements are present decides the syntax notes: remembered per pattern
+                        mask = (tuple(map(bool, elements)) if simple  # all strings: present = non-empty
+                                else tuple([e != "" if type(e) is str else _present(e) for e in elements]))
+                        verdict = seen.get(mask)
+                        if verdict is None:
+                            before = len(self.issues)
+                            self.check_notes(segment, i + 1, self.directory.segments[tag])
+                            if len(seen) >= _MEMO_LIMIT:
+                                seen.clear()
+                            seen[mask] = len(self.issues) == before
+                        elif not verdict:
+                            self.check_notes(segment, i + 1, self.directory.segments[tag])
+                    if dtm:
+                        value = segment.get(1, 2)
+                        if value:
+                            self.check_edifact_date(segment, i + 1, value)
+                    continue
+            self.check_segment(i)
+
+    def _entry(self, tag: str):
+        """(fast matcher or None, syntax-note verdicts or None, DTM date check, texts known to match)
+        for ``tag``, or None."""
+        if tag in SERVICE:
+            return None
+        definition = self.directory.segments.get(tag)
+        if definition is None or definition.elements is None:
+            return None
+        return (_segment_pattern(definition, self.decimal), {} if definition.notes else None,
+                not self.x12 and tag == "DTM", set())
+
+    def check_segment(self, i: int) -> None:
+        """The exact checks of segment ``i``."""
+        segment = self.segments[i]
+        if segment.tag in SERVICE:
+            return
+        definition = self.directory.segments.get(segment.tag)
+        if definition is None or definition.elements is None:
+            return
+        position = i + 1
+        elements = segment.elements
+        defs = definition.elements
+        if len(elements) > len(defs) and any(_present(e) for e in elements[len(defs):]):
+            last = max(p for p, e in enumerate(elements, 1) if _present(e))
+            self.issue("ELEMENT_TOO_MANY", f"{segment.tag} has {last} elements; at most {len(defs)} are defined",
+                       segment, position, len(defs) + 1)
+        for p, element in enumerate(defs, 1):
+            value = elements[p - 1] if p <= len(elements) else ""
+            self.check_element(segment, position, p, element, value)
+        if definition.notes:
+            self.check_notes(segment, position, definition)
+
+    def check_element(self, segment: Segment, position: int, p: int, element: ElementDef, value) -> None:
+        if isinstance(value, Repeats):
+            items = list(value)
+            if len(items) > element.repeat:
+                self.issue("ELEMENT_REPEATS_TOO_MANY",
+                           f"{_name(segment, p)} repeats {len(items)} times; at most {element.repeat} allowed",
+                           segment, position, p, repetition=element.repeat + 1)
+        else:
+            items = [value]
+        if not any(_present(v) for v in items):
+            if element.mandatory:
+                self.issue("ELEMENT_MISSING", f"mandatory element {_name(segment, p)} ({element.id}) is missing",
+                           segment, position, p)
+            return
+        for r, item in enumerate(items, 1):
+            rep = r if len(items) > 1 else None
+            if element.composite:
+                comps = item if isinstance(item, list) else [item]
+                if len(comps) > len(element.components) and any(c for c in comps[len(element.components):]):
+                    self.issue("COMPONENT_TOO_MANY",
+                               f"{_name(segment, p)} ({element.id}) has {len(comps)} components; "
+                               f"at most {len(element.components)} are defined", segment, position, p,
+                               component=len(element.components) + 1, repetition=rep)
+                if not any(comps):
+                    continue
+                for c, component in enumerate(element.components, 1):
+                    text = comps[c - 1] if c <= len(comps) else ""
+                    self.check_value(segment, position, p, component, text, c, rep)
+            else:
+                if isinstance(item, list):
+                    if any(item[1:]):
+                        self.issue("COMPONENT_TOO_MANY",
+                                   f"{_name(segment, p)} ({element.id}) is a simple element but has components",
+                                   segment, position, p, component=2, repetition=rep)
+                    item = item[0] if item else ""
+                self.check_value(segment, position, p, element, item, None, rep)
+
+    def check_value(self, segment: Segment, position: int, p: int, element: ElementDef, text: str,
+                    component: int | None, repetition: int | None) -> None:
+        name = _name(segment, p, component)
+        where = {"component": component, "repetition": repetition}
+        if text == "":
+            if element.mandatory:
+                self.issue("ELEMENT_MISSING", f"mandatory element {name} ({element.id}) is missing",
+                           segment, position, p, **where)
+            return
+        kind = element.type
+        size = len(text)
+        if kind in ("R", "n") or kind.startswith("N"):
+            digits = _numeric(text, kind, self.decimal)
+            if digits is None:
+                self.issue("ELEMENT_NOT_NUMERIC", f"{name} ({element.id}) '{text}' is not a valid number",
+                           segment, position, p, **where)
+                return
+            size = digits
+        elif kind == "DT":
+            if not _valid_date(text):
+                self.issue("ELEMENT_DATE_INVALID", f"{name} ({element.id}) '{text}' is not a valid date",
+                           segment, position, p, **where)
+                return
+        elif kind == "TM":
+            if not _valid_time(text):
+                self.issue("ELEMENT_TIME_INVALID", f"{name} ({element.id}) '{text}' is not a valid time",
+                           segment, position, p, **where)
+                return
+        if size > element.max:
+            self.issue("ELEMENT_TOO_LONG", f"{name} ({element.id}) '{text}' is {size} long; at most {element.max}",
+                       segment, position, p, **where)
+        elif size < element.min:
+            self.issue("ELEMENT_TOO_SHORT", f"{name} ({element.id}) '{text}' is {size} long; at least {element.min}",
+                       segment, position, p, **where)
+        if element.codes is not None and text not in element.codes:
+            self.issue("ELEMENT_CODE_INVALID", f"{name} ({element.id}) '{text}' is not an allowed code",
+                       segment, position, p, **where)
+        if not self.x12 and segment.tag == "DTM" and p == 1 and component == 2:
+            self.check_edifact_date(segment, position, text)
+
+    def check_edifact_date(self, segment: Segment, position: int, text: str) -> None:
+        """DTM C507: 2380 as its format qualifier 2379 says (102 CCYYMMDD, 203 CCYYMMDDHHMM, ...)."""
+        fmt = segment.get(1, 3)
+        shape = _EDIFACT_DATES.get(fmt)
+        if shape is None:
+            return
+        ok = text.isdigit() and len(text) == len(shape)
+        if ok:
+            day = text[:8] if shape.startswith("CCYY") else text[:6]
+            ok = _valid_date(day) and (len(text) == len(day) or _valid_time(text[len(day):]))
+        if not ok:
+            self.issue("ELEMENT_DATE_INVALID", f"DTM01-02 (2380) '{text}' is not a valid {shape} date "
+                       f"(format {fmt})", segment, position, 1, component=2)
+
+    def check_notes(self, segment: Segment, position: int, definition: SegmentDef) -> None:
+        has = [False] + [_present(e) for e in segment.elements] + [False] * len(definition.elements)
+        for kind, refs in definition.notes:
+            there = [r for r in refs if has[r]]
+            name = lambda r: f"{segment.tag}{r:02d}"  # noqa: E731
+            if kind == "P" and there and len(there) != len(refs):
+                for r in refs:
+                    if not has[r]:
+                        self.issue("ELEMENT_CONDITION_MISSING",
+                                   f"{name(r)} is required when {', '.join(name(x) for x in there)} is present "
+                                   f"(paired, P{''.join(f'{x:02d}' for x in refs)})", segment, position, r)
+            elif kind == "R" and not there:
+                self.issue("ELEMENT_CONDITION_MISSING",
+                           f"at least one of {', '.join(name(r) for r in refs)} is required", segment, position,
+                           refs[0])
+            elif kind == "E" and len(there) > 1:
+                self.issue("ELEMENT_EXCLUSION_VIOLATED",
+                           f"only one of {', '.join(name(r) for r in refs)} may be present", segment, position,
+                           there[1])
+            elif kind == "C" and has[refs[0]]:
+                for r in refs[1:]:
+                    if not has[r]:
+                        self.issue("ELEMENT_CONDITION_MISSING",
+                                   f"{name(r)} is required when {name(refs[0])} is present "
+                                   f"(C{''.join(f'{x:02d}' for x in refs)})", segment, position, r)
+            elif kind == "L" and has[refs[0]] and not any(has[r] for r in refs[1:]):
+                self.issue("ELEMENT_CONDITION_MISSING",
+                           f"one of {', '.join(name(r) for r in refs[1:])} is required when {name(refs[0])} "
+                           "is present", segment, position, refs[1])
+
+    def issue(self, code: str, text: str, segment: Segment, position: int, element: int, *,
+              component: int | None = None, repetition: int | None = None) -> None:
+        self.issues.append(Issue.at(code, text, segment, message_segment=position, element=element,
+                                    component=component, repetition=repetition))
+
+
+def _located(segment: Segment | None, tag: str, position: int):
+    from gateway.model import Location
+
+    if segment is None:
+        return Location(tag=tag, message_segment=position)
+    return Location(offset=segment.offset, line=segment.line, segment=segment.index, tag=tag,
+                    message_segment=position)
+
+
+def _present(value) -> bool:
+    if isinstance(value, list):  # a composite or repeats
+        return any(_present(v) for v in value)
+    return value != ""
+
+
+def _name(segment: Segment, p: int, component: int | None = None) -> str:
+    return f"{segment.tag}{p:02d}" + (f"-{component:02d}" if component is not None else "")
+
+
+def _numeric(text: str, kind: str, decimal: str) -> int | None:
+    """The number of digits of ``text`` (sign and decimal mark not counted), None when it is not one."""
+    body = text[1:] if text[:1] in "-+" and kind != "ID" else text
+    if text[:1] == "+" and kind != "n":
+        return None
+    if kind.startswith("N") and kind != "N" or kind == "N":
+        return len(body) if body.isdigit() and body.isascii() else None
+    marks = {decimal, "."} if kind == "n" else {"."}
+    digits = body
+    for mark in marks:
+        if digits.count(mark) == 1:
+            digits = digits.replace(mark, "", 1)
+            break
+    if kind == "R" and ("E" in body.upper()):
+        mantissa, _, exponent = body.upper().partition("E")
+        ok = (mantissa.replace(".", "", 1).isdigit() and exponent.lstrip("-").isdigit())
+        return len(mantissa.replace(".", "")) if ok else None
+    return len(digits) if digits and digits.isdigit() and digits.isascii() else None
+
+
+def _valid_date(text: str) -> bool:
+    if not (text.isdigit() and len(text) in (6, 8)):
+        return False
+    if len(text) == 6:
+        text = ("19" if text[:2] > "50" else "20") + text
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_time(text: str) -> bool:
+    if not (text.isdigit() and 4 <= len(text) <= 8):
+        return False
+    hh, mm = int(text[:2]), int(text[2:4])
+    ss = int(text[4:6]) if len(text) >= 6 else 0
+    return hh <= 23 and mm <= 59 and ss <= 59 and (len(text) != 5)
+
+
+# -- the fast path -------------------------------------------------------------
+
+_MEMO_LIMIT = 4096  # tag sequences remembered per message type
+_UNSET = object()
+_SEP, _CSEP = "\x1f", "\x1e"  # element and component boundaries in the joined text (never in EDI data)
+_ANY = "[^\x00\x1e\x1f]"
+
+
+def _count(low: int, high: int) -> str:
+    return f"{{{low},}}" if high >= UNBOUNDED else f"{{{low},{high}}}"
+
+
+def _value_pattern(element: ElementDef, decimal: str) -> str | None:
+    """A pattern that only valid values of ``element`` match (non-empty), or None."""
+    low, high, kind = max(element.min, 1), element.max, element.type
+    if element.codes is not None:
+        codes = sorted((c for c in element.codes if low <= len(c) <= high), key=len, reverse=True)
+        return "(?:" + "|".join(re.escape(c) for c in codes) + ")" if codes else None
+    if kind in ("AN", "ID", "a", "an"):
+        return _ANY + _count(low, high)
+    if kind == "N" or (kind.startswith("N") and kind[1:].isdigit()):
+        return "-?[0-9]" + _count(low, high)
+    if kind in ("R", "n"):
+        marks = "[.]" if kind == "R" or decimal == "." else "[.,]" if decimal == "," else None
+        if marks is None:
+            return None
+        chars = "[0-9.,]" if marks == "[.,]" else "[0-9.]"
+        return (f"-?(?:[0-9]{_count(low, high)}|(?={chars}{_count(low + 1, high + 1)}(?!{chars}))"
+                f"[0-9]*{marks}[0-9]+)")
+    if kind == "DT":
+        day = "(?:0[1-9]|1[0-2])(?:0[1-9]|1[0-9]|2[0-8])"
+        forms = [f for size, f in ((8, "(?:19|20)[0-9]{2}" + day), (6, "[0-9]{2}" + day)) if low <= size <= high]
+        return "(?:" + "|".join(forms) + ")" if forms else None
+    if kind == "TM":
+        hhmm, ss = "(?:[01][0-9]|2[0-3])[0-5][0-9]", "[0-5][0-9]"
+        forms = [f for size, f in ((8, hhmm + ss + "[0-9]{2}"), (7, hhmm + ss + "[0-9]"), (6, hhmm + ss),
+                                   (4, hhmm)) if low <= size <= high]
+        return "(?:" + "|".join(forms) + ")" if forms else None
+    return None
+
+
+def _sequence(parts: list[tuple[str, bool]], sep: str) -> str:
+    """Positions joined by ``sep``; trailing optional positions may be left out."""
+    pattern = ""
+    optional_tail = True
+    for k in range(len(parts) - 1, -1, -1):
+        piece, mandatory = parts[k]
+        optional_tail = optional_tail and not mandatory
+        lead = "" if k == 0 else re.escape(sep)
+        body = lead + piece + pattern
+        pattern = f"(?:{body})?" if optional_tail else body
+    return pattern
+
+
+def _segment_pattern(definition: SegmentDef, decimal: str):
+    """The compiled fast-path matcher of a segment definition, or None when it has none."""
+    parts = []
+    for element in definition.elements:
+        if element.composite:
+            comps = []
+            for component in element.components:
+                value = _value_pattern(component, decimal)
+                if value is None:
+                    return None
+                comps.append((value if component.mandatory else f"(?:{value})?", component.mandatory))
+            body = _sequence(comps, _CSEP)
+            if element.mandatory:  # present: at least one component has a value
+                body = f"(?=[^\x1f]*[^\x1e\x1f]){body}"
+                parts.append((body, True))
+            else:
+                parts.append((f"(?:{body})?", False))
+        else:
+            value = _value_pattern(element, decimal)
+            if value is None:
+                return None
+            parts.append((value if element.mandatory else f"(?:{value})?", element.mandatory))
+    try:
+        return re.compile(_sequence(parts, _SEP), re.DOTALL).fullmatch
+    except re.error:  # pragma: no cover - a definition the notation allows but a pattern cannot say
+        return None
+
+
+# EDIFACT 2379 format qualifiers whose shape can be checked.
+_EDIFACT_DATES = {"101": "YYMMDD", "102": "CCYYMMDD", "203": "CCYYMMDDHHMM", "204": "CCYYMMDDHHMMSS"}
+
+__all__ = ["validate", "definition_for", "Walker", "UNBOUNDED"]

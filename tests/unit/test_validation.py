@@ -1,0 +1,220 @@
+"""Content validation: the definitions, the validator, and what each finding reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.acks.judge import judge_message
+from gateway.codes import CODES
+from gateway.syntax import parse
+from gateway.validation import definitions
+from gateway.validation.validator import validate
+
+ISA = ("ISA*00*          *00*          *ZZ*BUYER          *ZZ*SELLER         *240101*1200*U*00401*000000001*0*P*>~"
+       "GS*{gs}*BUYER*SELLER*20240101*1200*1*X*004010~")
+END = "GE*1*1~IEA*1*000000001~"
+
+
+def x12(body: str, kind: str = "850", gs: str = "PO") -> list:
+    segments = [s for s in body.split("~") if s]
+    text = f"ST*{kind}*0001~" + "".join(s + "~" for s in segments) + f"SE*{len(segments) + 2}*0001~"
+    ic = parse((ISA.format(gs=gs) + text + END).encode())[0]
+    assert ic.ok, ic.all_issues()
+    return ic.messages[0]
+
+
+def edifact(body: str, kind: str = "ORDERS", version: str = "96A") -> list:
+    segments = [s for s in body.split("'") if s]
+    text = f"UNH+1+{kind}:D:{version}:UN'" + "".join(s + "'" for s in segments) + f"UNT+{len(segments) + 2}+1'"
+    data = f"UNB+UNOC:3+BUYER:14+SELLER:14+240101:1200+42'{text}UNZ+1+42'"
+    ic = parse(data.encode())[0]
+    assert ic.ok, ic.all_issues()
+    return ic.messages[0]
+
+
+PO = ("BEG*00*SA*PO-1**20240101~N1*ST*ACME*92*12~PO1*1*10*EA*9.5**VN*W-1~PID*F****WIDGET~CTT*1")
+ORDERS = ("BGM+220+PO-1+9'DTM+137:20240101:102'NAD+BY+5412345000013::9'LIN+1++4000862141404:SRV'"
+          "QTY+21:10'UNS+S'CNT+2:1'")
+
+
+def codes(message, guide=None) -> list[tuple[str, str | None, int | None]]:
+    return [(i.code, i.location.tag, i.location.element) for i in validate(message, guide)]
+
+
+def test_valid_documents_have_no_findings():
+    assert validate(x12(PO)) == []
+    assert validate(edifact(ORDERS)) == []
+
+
+@pytest.mark.parametrize("body, expected", [
+    # missing mandatory segment (BEG), reported at the segment that follows, with the missing tag
+    (PO.replace("BEG*00*SA*PO-1**20240101~", ""), [("SEGMENT_MISSING", "BEG", None)]),
+    # missing mandatory loop: no PO1
+    ("BEG*00*SA*PO-1**20240101~CTT*1", [("SEGMENT_MISSING", "PO1", None)]),
+    # too many repeats: PER may occur 3 times in the header
+    (PO.replace("N1*", "PER*BD*A~PER*BD*B~PER*BD*C~PER*BD*D~N1*"), [("SEGMENT_TOO_MANY", "PER", None)]),
+    # wrong order: BEG after N1
+    ("N1*ST*ACME*92*12~BEG*00*SA*PO-1**20240101~PO1*1*10*EA~CTT*1",
+     [("SEGMENT_MISSING", "BEG", None), ("SEGMENT_OUT_OF_ORDER", "BEG", None)]),
+    # a segment the 850 does not have
+    (PO.replace("CTT*1", "BIG*20240101*INV-1~CTT*1"), [("SEGMENT_NOT_IN_MESSAGE", "BIG", None)]),
+    # element too long / too short
+    (PO.replace("PO-1", "P" * 23), [("ELEMENT_TOO_LONG", "BEG", 3)]),
+    (PO.replace("N1*ST*ACME*92*12", "N1*ST*ACME*92*12*X"), [("ELEMENT_TOO_SHORT", "N1", 5)]),
+    # bad code, bad date, bad number, bad time
+    (PO.replace("BEG*00", "BEG*9Z"), [("ELEMENT_CODE_INVALID", "BEG", 1)]),
+    (PO.replace("20240101", "20241301"), [("ELEMENT_DATE_INVALID", "BEG", 5)]),
+    (PO.replace("PO1*1*10*EA", "PO1*1*1O*EA"), [("ELEMENT_NOT_NUMERIC", "PO1", 2)]),
+    # missing mandatory element, too many elements
+    (PO.replace("BEG*00*SA*PO-1**20240101", "BEG*00*SA*PO-1"), [("ELEMENT_MISSING", "BEG", 5)]),
+    (PO.replace("CTT*1", "CTT*1*******X"), [("ELEMENT_TOO_MANY", "CTT", 8)]),
+    # syntax notes: N103 without N104 (paired)
+    (PO.replace("N1*ST*ACME*92*12", "N1*ST*ACME*92"), [("ELEMENT_CONDITION_MISSING", "N1", 4)]),
+])
+def test_x12_findings(body, expected):
+    assert codes(x12(body)) == expected
+
+
+def test_time_and_component_checks():
+    message = x12(PO.replace("BEG*00*SA*PO-1**20240101", "BEG*00*SA*PO-1**20240101~DTM*002*20240102*2561"))
+    assert codes(message) == [("ELEMENT_TIME_INVALID", "DTM", 3)]
+    message = x12(PO.replace("PID*F****WIDGET", "PID*F****WIDGET>X"))
+    assert codes(message) == [("COMPONENT_TOO_MANY", "PID", 5)]
+
+
+@pytest.mark.parametrize("body, expected", [
+    (ORDERS.replace("DTM+137:20240101:102'", ""), [("SEGMENT_MISSING", "DTM", None)]),
+    (ORDERS.replace("DTM+137:20240101:102'", "DTM+137:20240231:102'"), [("ELEMENT_DATE_INVALID", "DTM", 1)]),
+    (ORDERS.replace("QTY+21:10'", "QTY+21:1O'"), [("ELEMENT_NOT_NUMERIC", "QTY", 1)]),
+    (ORDERS.replace("BGM+220+PO-1+9", "BGM+220+" + "X" * 36 + "+9"), [("ELEMENT_TOO_LONG", "BGM", 2)]),
+    (ORDERS.replace("+9'", "+999'", 1), [("ELEMENT_CODE_INVALID", "BGM", 3)]),
+    (ORDERS.replace("NAD+BY+", "NAD++"), [("ELEMENT_MISSING", "NAD", 1)]),
+    (ORDERS.replace("UNS+S'", "UNS+S'UNS+S'"), [("SEGMENT_TOO_MANY", "UNS", None)]),
+    (ORDERS.replace("CNT+2:1'", "CNT+2:1'BGM+220+X'"), [("SEGMENT_OUT_OF_ORDER", "BGM", None)]),
+    (ORDERS.replace("CNT+2:1'", "CNT+2:1:PCE:X'"), [("COMPONENT_TOO_MANY", "CNT", 1)]),
+    (ORDERS.replace("QTY+21:10'", "QTY+21:10'XYZ+1'"), [("SEGMENT_NOT_IN_MESSAGE", "XYZ", None)]),
+])
+def test_edifact_findings(body, expected):
+    assert codes(edifact(body)) == expected
+
+
+def test_d01b_reads_its_own_segment_shapes():
+    # D.01B's BGM carries C106 (document number, version, revision): a composite there, a simple element in D.96A
+    assert validate(edifact(ORDERS.replace("BGM+220+PO-1+9", "BGM+220+PO-1:2+9"), version="01B")) == []
+    assert codes(edifact(ORDERS.replace("BGM+220+PO-1+9", "BGM+220+PO-1:2+9"))) == [("COMPONENT_TOO_MANY", "BGM", 2)]
+
+
+def test_findings_feed_the_acknowledgement_codes():
+    message = x12(PO.replace("BEG*00", "BEG*9Z").replace("PO1*1*10*EA", "PO1*1*1O*EA"))
+    message.issues.extend(validate(message))
+    judged = judge_message(message)
+    assert judged.status == "rejected"
+    assert [(f.code, f.tag, f.position, f.element) for f in judged.findings] == [
+        ("8", "BEG", 2, None), ("7", "BEG", 2, 1), ("8", "PO1", 4, None), ("6", "PO1", 4, 2)]
+    missing = x12("BEG*00*SA*PO-1**20240101~CTT*1")
+    missing.issues.extend(validate(missing))
+    assert [(f.code, f.tag, f.position) for f in judge_message(missing).findings] == [("3", "PO1", 3)]
+
+
+def test_tolerated_findings_are_acknowledged_with_errors():
+    from dataclasses import replace
+
+    message = x12(PO.replace("BEG*00", "BEG*9Z"))
+    message.issues.extend(replace(i, tolerated=True) for i in validate(message))
+    judged = judge_message(message)
+    assert judged.status == "accepted_with_errors"
+    assert [f.code for f in judged.findings] == ["8", "7"]
+
+
+def test_every_content_code_has_both_families():
+    for code in ("SEGMENT_MISSING", "SEGMENT_TOO_MANY", "LOOP_TOO_MANY", "SEGMENT_OUT_OF_ORDER",
+                 "SEGMENT_NOT_IN_MESSAGE", "ELEMENT_TOO_SHORT", "ELEMENT_TOO_MANY", "COMPONENT_TOO_MANY",
+                 "ELEMENT_REPEATS_TOO_MANY", "ELEMENT_CODE_INVALID", "ELEMENT_CONDITION_MISSING",
+                 "ELEMENT_EXCLUSION_VIOLATED"):
+        info = CODES[code]
+        assert (info.ak3 or info.ak4) and info.contrl, code
+
+
+def test_coverage_is_what_the_documentation_says():
+    covered = definitions.available()
+    for version in ("x12 004010", "x12 005010"):
+        assert {"850", "855", "856", "810", "214", "997"} <= set(covered[version])
+    assert "999" in covered["x12 005010"]
+    for version in ("edifact D96A", "edifact D01B"):
+        assert {"ORDERS", "ORDRSP", "DESADV", "INVOIC", "IFTSTA", "CONTRL"} <= set(covered[version])
+
+
+def test_uncovered_messages_are_not_judged():
+    message = x12("W05*N*1*2~LX*1", kind="940", gs="OW")
+    assert validate(message) == []
+
+
+def test_a_definitions_file_with_an_error_names_it(tmp_path, monkeypatch):
+    (tmp_path / "x12").mkdir()
+    (tmp_path / "x12" / "009999.yaml").write_text(
+        'elements: {"1": "AN 1/2"}\nsegments: {ZZ: "1 M, 2 M"}\nmessages: {"1": "ST M 1"}\n')
+    monkeypatch.setattr(definitions, "ROOT", tmp_path)
+    definitions.directory.cache_clear()
+    try:
+        with pytest.raises(Exception, match="x12/009999: segments.ZZ: element '2' is not in elements"):
+            definitions.directory("x12", "009999")
+    finally:
+        definitions.directory.cache_clear()
+
+
+# -- the fast path (one compiled pattern per segment) agrees with the exact checks --------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from gateway.validation import validator as _validator  # noqa: E402
+
+
+def _exact(message) -> list:
+    """The findings with the fast path off: every segment through the exact checks."""
+    saved = _validator._segment_pattern
+    _validator._segment_pattern = lambda definition, decimal: None
+    try:
+        fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
+        caches = [(d.fast, d.memo) for d in fresh]
+        for d in fresh:
+            d.fast, d.memo = {}, {}
+        return [(i.code, i.text, i.location) for i in validate(message)]
+    finally:
+        _validator._segment_pattern = saved
+        for d, (fast, memo) in zip(fresh, caches):
+            d.fast, d.memo = fast, memo
+
+
+VALUES = st.sampled_from(["", "0", "12", "-3", "1.5", "1,5", ".5", "5.", "+2", "1E3", "A", "AB", "ABC", "20240230",
+                          "20240229", "20241301", "2359", "2400", "235959", "23595", "X" * 36, "9" * 16, "00", "KN",
+                          "102", "203", "202401011200", "2024010112", "EA", "ZZ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=st.integers(0, 4), element=st.integers(1, 6), value=VALUES)
+def test_fast_path_and_exact_checks_agree_on_x12(segment, element, value):
+    segments = PO.split("~")
+    parts = segments[segment].split("*")
+    while len(parts) <= element:
+        parts.append("")
+    parts[element] = value
+    segments[segment] = "*".join(parts).rstrip("*") or parts[0]
+    message = x12("~".join(segments))
+    assert [(i.code, i.text, i.location) for i in validate(message)] == _exact(message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=st.integers(0, 5), element=st.integers(1, 4), component=st.integers(0, 3), value=VALUES)
+def test_fast_path_and_exact_checks_agree_on_edifact(segment, element, component, value):
+    segments = ORDERS.split("'")
+    parts = segments[segment].split("+")
+    while len(parts) <= element:
+        parts.append("")
+    comps = parts[element].split(":")
+    while len(comps) <= component:
+        comps.append("")
+    comps[component] = value
+    parts[element] = ":".join(comps).rstrip(":")
+    segments[segment] = "+".join(parts).rstrip("+") or parts[0]
+    message = edifact("'".join(segments))
+    assert [(i.code, i.text, i.location) for i in validate(message)] == _exact(message)
