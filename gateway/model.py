@@ -56,16 +56,21 @@ def element_from_json(value: Any) -> Element:
 class Segment:
     """One segment: a tag and its elements (item 1 is the first element)."""
 
-    __slots__ = ("tag", "elements", "index", "line", "offset")
+    __slots__ = ("tag", "elements", "index", "line", "offset", "text")
 
     def __init__(
-        self, tag: str, elements: list, index: int = 0, line: int = 0, offset: int = 0
+        self, tag: str, elements: list, index: int = 0, line: int = 0, offset: int = 0,
+        text: str | None = None,
     ) -> None:
         self.tag = tag
         self.elements = elements
         self.index = index  # 1-based position in the document (0: built in memory)
         self.line = line  # 1-based line of the segment's first byte
         self.offset = offset  # byte offset of the segment's first byte
+        # The segment as read (decoded, without its terminator, the interchange's separators in
+        # it), when the reader cut it without release characters; None otherwise. It lets content
+        # validation match a whole message at once; it must not outlive a change to ``elements``.
+        self.text = text
 
     def __getitem__(self, position: int) -> Element:
         """Element by 1-based position (0 is the tag); missing elements are ``""``."""

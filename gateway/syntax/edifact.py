@@ -397,11 +397,11 @@ class _Tokenizer:
             if watch_c1 and not raw.isascii():
                 c1(raw, index, line, offset)
             if rel and rel in text:
-                text, restore = _protect(text, d)
+                read, restore = _protect(text, d)
                 if restore is None:
-                    return Segment(*_split_released(text, d), index, line, offset)
-                tag, elements = _split_plain(text, d)
-                return Segment(tag, _restore(elements, restore), index, line, offset)
+                    return Segment(*_split_released(read, d), index, line, offset, text)
+                tag, elements = _split_plain(read, d)
+                return Segment(tag, _restore(elements, restore), index, line, offset, text)
             parts = text.split(el)
             tag = parts[0]
             if comp in tag:
@@ -411,7 +411,7 @@ class _Tokenizer:
                 parts = [_repeats(e, comp, rep) if rep in e else (e.split(comp) if comp in e else e) for e in parts]
             elif comp in text:
                 parts = [e.split(comp) if comp in e else e for e in parts]
-            return Segment(tag, parts, index, line, offset)
+            return Segment(tag, parts, index, line, offset, text)
 
         return make
 
@@ -546,7 +546,9 @@ class _Envelope:
     def run(self) -> Iterator[Message | Interchange]:
         tokens = self.tokens
         seg = None
-        valid_tags: set[str] = set()
+        # valid tags seen, each kept once: the segments share one string per tag (what the
+        # validator's structure memo and the mapping look up compare by identity, and stays in cache)
+        valid_tags: dict[str, str] = {}
         for seg in tokens:
             tag = seg.tag
             if tokens.decode_issues:
@@ -554,10 +556,12 @@ class _Envelope:
             msg = self.message
             if msg is not None and tag not in SERVICE_TAGS:
                 msg.segments.append(seg)
-                if tag in valid_tags:
+                known = valid_tags.get(tag)
+                if known is not None:
+                    seg.tag = known
                     continue
                 if _is_tag(tag):
-                    valid_tags.add(tag)
+                    valid_tags[tag] = tag
                 else:
                     self._issue(msg.issues, "SEGMENT_TAG_INVALID", f"'{tag}' is not a valid segment tag", seg,
                                 message_segment=len(msg.segments))

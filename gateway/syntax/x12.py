@@ -252,6 +252,7 @@ class _Reader:
         self.text_ok = True
         self.nl_term = False
         self.known: dict[str, int] = dict(_KINDS)
+        self.canon: dict[str, str] = {t: t for t, k in _KINDS.items() if not k}
         # envelope state
         self.out: list[Item] = []
         self.ic: Interchange | None = None
@@ -340,6 +341,7 @@ class _Reader:
         self.text_ok = self.compatible and head.term.isascii()
         self.nl_term = self.term_b in (b"\n", b"\r")
         self.known = dict(_KINDS)
+        self.canon = {t: t for t, k in _KINDS.items() if not k}
         if head.charset != "ascii":
             self.charsets.add(head.charset)
         self._open_interchange(seg, head)
@@ -397,6 +399,7 @@ class _Reader:
         esep, csep, rsep = self.esep, self.csep, self.rsep
         has_rep = rsep is not None
         known = self.known
+        canon = self.canon
         tag_ok = _TAG_RE.fullmatch
         codec = self.codec
         out = self.out
@@ -441,15 +444,18 @@ class _Reader:
             if kind is None:
                 if tag_ok(tag):
                     known[tag] = kind = 0
+                    canon[tag] = tag
                 elif s[:3] == "ISA" and not s[3:4].isalnum():
                     kind = k_isa
                 else:
                     kind = -1
             if not kind:  # an ordinary segment: the hot path
+                # one string per tag, shared by the segments (identity compares, cache-friendly)
+                tag = canon[tag]
                 if csep in s or (has_rep and rsep in s):
                     elems = self._structure(elems)
                 del elems[0]
-                seg = Segment(tag, elems, idx, first, pos + lead + base)
+                seg = Segment(tag, elems, idx, first, pos + lead + base, s)
                 if cur is not None:
                     cur.append(seg)
                 else:
@@ -510,7 +516,7 @@ class _Reader:
             if csep in s or (has_rep and rsep in s):
                 elems = self._structure(elems)
             del elems[0]
-            seg = Segment(tag, elems, idx, first, base + pos + lead)
+            seg = Segment(tag, elems, idx, first, base + pos + lead, s)
             if kind == -1:
                 if cur is not None:
                     cur.append(seg)

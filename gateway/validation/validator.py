@@ -18,28 +18,45 @@ notes (paired, required, exclusion, conditional, list conditional).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from gateway.model import Issue, Message, Repeats, Segment
 from gateway.validation.definitions import (
     UNBOUNDED, Directory, ElementDef, MessageDef, Node, SegmentDef, directory, version_key,
 )
+from gateway.validation.fastpath import CSEP as _CSEP
+from gateway.validation.fastpath import EDIFACT_DATES as _EDIFACT_DATES
+from gateway.validation.fastpath import JOIN, SERVICE, message_matcher
+from gateway.validation.fastpath import SEP as _SEP
+from gateway.validation.fastpath import segment_pattern as _segment_pattern
 
-# Segments the reader has checked already (envelopes): their content is not checked again.
-SERVICE = frozenset({"UNH", "UNT", "ST", "SE"})
+
+_FOUND: dict = {}  # (syntax, version, release, type) -> what definition_for found
+_LAST_FOUND: list = [object(), None, None, None, None, None]  # the last message's (interchange, group, ...)
 
 
 def definition_for(message: Message) -> tuple[Directory, MessageDef] | None:
     """The directory and message definition of ``message``, or None when not covered."""
+    last = _LAST_FOUND  # the messages of one group are usually of one type and version
+    if (last[0] is message.interchange and last[1] is message.group and last[2] == message.type
+            and last[3] == message.version and last[4] == message.release):
+        return last[5]
     syntax = message.interchange.syntax if message.interchange is not None else "x12"
+    cache_key = (syntax, message.version, message.release, message.type)
+    try:
+        result = _FOUND[cache_key]
+        _LAST_FOUND[:] = [message.interchange, message.group, message.type, message.version, message.release,
+                          result]
+        return result
+    except KeyError:
+        pass
     key = version_key(syntax, message.version, message.release)
-    if key is None:
-        return None
-    found = directory(syntax, key)
-    if found is None or message.type not in found.messages:
-        return None
-    return found, found.messages[message.type]
+    found = directory(syntax, key) if key is not None else None
+    result = (found, found.messages[message.type]) if found is not None and message.type in found.messages else None
+    if len(_FOUND) >= _MEMO_LIMIT:
+        _FOUND.clear()
+    _FOUND[cache_key] = result
+    return result
 
 
 def validate(message: Message, guide=None) -> list[Issue]:
@@ -65,6 +82,7 @@ class Walker:
         self.definition = definition
         self.x12 = directory_.syntax == "x12"
         d = message.interchange.delimiters if message.interchange is not None else None
+        self.delimiters = d
         self.decimal = d.decimal if d is not None else "."
         self.issues: list[Issue] = []
 
@@ -153,11 +171,15 @@ class Walker:
 
     # -- content -------------------------------------------------------------
     def check_segments(self) -> None:
-        """Every segment's content: the fast path where it matches, the exact checks otherwise.
+        """Every segment's content: the fast paths where they match, the exact checks otherwise.
 
-        The fast path is one compiled pattern per segment definition that only valid
-        segments match (it may refuse some valid ones, which the exact checks then pass).
+        First the whole message against one pattern (:func:`~gateway.validation.fastpath.message_matcher`);
+        when it does not match, segment by segment: one compiled pattern per segment definition
+        that only valid segments match (it may refuse some valid ones, which the exact checks
+        then pass).
         """
+        if self.whole_message_valid():
+            return
         table = self.directory.fast.get(self.decimal)
         if table is None:
             table = self.directory.fast[self.decimal] = {}
@@ -206,6 +228,43 @@ class Walker:
                             self.check_edifact_date(segment, i + 1, value)
                     continue
             self.check_segment(i)
+
+    def whole_message_valid(self) -> bool:
+        """Whether the message's text as read matches its message pattern (then all its content is valid)."""
+        d = self.delimiters
+        if d is None:
+            return False
+        try:
+            joined = JOIN.join([s.text for s in self.segments])
+        except TypeError:  # a segment built in memory: no text
+            return False
+        if joined.count(JOIN) != len(self.segments) - 1:  # the boundary character in the data
+            return False
+        rel = d.release
+        if rel and rel in joined:
+            # each released service character becomes one placeholder character, which the
+            # patterns take as data (it counts as one, as the released character does); any
+            # other release is left to the exact checks
+            if any(p in joined for p in _PLACEHOLDERS):
+                return False
+            for placeholder, special in zip(_PLACEHOLDERS, (rel, d.element, d.component, d.segment, d.repetition)):
+                if special:
+                    joined = joined.replace(rel + special, placeholder)
+            if rel in joined:
+                return False
+        cached = _LAST_MATCHER
+        if cached[0] is self.directory and cached[1] is self.definition and cached[2] is d:
+            return cached[3](joined) is not None
+        key = (self.definition.type, self.decimal, d.element, d.component, d.repetition)
+        matcher = self.directory.fast.get(key, _UNSET)
+        if matcher is _UNSET:
+            matcher = self.directory.fast[key] = message_matcher(
+                self.directory.segments, self.definition.tags, self.decimal, d.element, d.component,
+                d.repetition, self.x12)
+        if matcher is None:
+            return False
+        _LAST_MATCHER[:] = [self.directory, self.definition, d, matcher]
+        return matcher(joined) is not None
 
     def _entry(self, tag: str):
         """(fast matcher or None, syntax-note verdicts or None, DTM date check, texts known to match)
@@ -429,85 +488,11 @@ def _valid_time(text: str) -> bool:
 
 _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
-_SEP, _CSEP = "\x1f", "\x1e"  # element and component boundaries in the joined text (never in EDI data)
-_ANY = "[^\x00\x1e\x1f]"
+# The message matcher used last (directory, definition, delimiters, matcher): messages of one
+# interchange share them, and identity checks cost less than a key's hash.
+_LAST_MATCHER: list = [None, None, None, None]
+_PLACEHOLDERS = "\ue010\ue011\ue012\ue013\ue014"  # private-use: never in EDI data
 
 
-def _count(low: int, high: int) -> str:
-    return f"{{{low},}}" if high >= UNBOUNDED else f"{{{low},{high}}}"
-
-
-def _value_pattern(element: ElementDef, decimal: str) -> str | None:
-    """A pattern that only valid values of ``element`` match (non-empty), or None."""
-    low, high, kind = max(element.min, 1), element.max, element.type
-    if element.codes is not None:
-        codes = sorted((c for c in element.codes if low <= len(c) <= high), key=len, reverse=True)
-        return "(?:" + "|".join(re.escape(c) for c in codes) + ")" if codes else None
-    if kind in ("AN", "ID", "a", "an"):
-        return _ANY + _count(low, high)
-    if kind == "N" or (kind.startswith("N") and kind[1:].isdigit()):
-        return "-?[0-9]" + _count(low, high)
-    if kind in ("R", "n"):
-        marks = "[.]" if kind == "R" or decimal == "." else "[.,]" if decimal == "," else None
-        if marks is None:
-            return None
-        chars = "[0-9.,]" if marks == "[.,]" else "[0-9.]"
-        return (f"-?(?:[0-9]{_count(low, high)}|(?={chars}{_count(low + 1, high + 1)}(?!{chars}))"
-                f"[0-9]*{marks}[0-9]+)")
-    if kind == "DT":
-        day = "(?:0[1-9]|1[0-2])(?:0[1-9]|1[0-9]|2[0-8])"
-        forms = [f for size, f in ((8, "(?:19|20)[0-9]{2}" + day), (6, "[0-9]{2}" + day)) if low <= size <= high]
-        return "(?:" + "|".join(forms) + ")" if forms else None
-    if kind == "TM":
-        hhmm, ss = "(?:[01][0-9]|2[0-3])[0-5][0-9]", "[0-5][0-9]"
-        forms = [f for size, f in ((8, hhmm + ss + "[0-9]{2}"), (7, hhmm + ss + "[0-9]"), (6, hhmm + ss),
-                                   (4, hhmm)) if low <= size <= high]
-        return "(?:" + "|".join(forms) + ")" if forms else None
-    return None
-
-
-def _sequence(parts: list[tuple[str, bool]], sep: str) -> str:
-    """Positions joined by ``sep``; trailing optional positions may be left out."""
-    pattern = ""
-    optional_tail = True
-    for k in range(len(parts) - 1, -1, -1):
-        piece, mandatory = parts[k]
-        optional_tail = optional_tail and not mandatory
-        lead = "" if k == 0 else re.escape(sep)
-        body = lead + piece + pattern
-        pattern = f"(?:{body})?" if optional_tail else body
-    return pattern
-
-
-def _segment_pattern(definition: SegmentDef, decimal: str):
-    """The compiled fast-path matcher of a segment definition, or None when it has none."""
-    parts = []
-    for element in definition.elements:
-        if element.composite:
-            comps = []
-            for component in element.components:
-                value = _value_pattern(component, decimal)
-                if value is None:
-                    return None
-                comps.append((value if component.mandatory else f"(?:{value})?", component.mandatory))
-            body = _sequence(comps, _CSEP)
-            if element.mandatory:  # present: at least one component has a value
-                body = f"(?=[^\x1f]*[^\x1e\x1f]){body}"
-                parts.append((body, True))
-            else:
-                parts.append((f"(?:{body})?", False))
-        else:
-            value = _value_pattern(element, decimal)
-            if value is None:
-                return None
-            parts.append((value if element.mandatory else f"(?:{value})?", element.mandatory))
-    try:
-        return re.compile(_sequence(parts, _SEP), re.DOTALL).fullmatch
-    except re.error:  # pragma: no cover - a definition the notation allows but a pattern cannot say
-        return None
-
-
-# EDIFACT 2379 format qualifiers whose shape can be checked.
-_EDIFACT_DATES = {"101": "YYMMDD", "102": "CCYYMMDD", "203": "CCYYMMDDHHMM", "204": "CCYYMMDDHHMMSS"}
 
 __all__ = ["validate", "definition_for", "Walker", "UNBOUNDED"]

@@ -94,3 +94,19 @@ def test_invalid_documents_content_errors_are_found(name: str):
     assert covered
     missing = EXPECTED[name] - found
     assert not missing, f"not found: {dict(missing)}; found: {dict(found)}"
+
+
+@pytest.mark.parametrize("path", files("edifact") + files("x12") + files("invalid"), ids=lambda p: p.name)
+def test_the_fast_paths_find_what_the_exact_checks_find(path: Path):
+    """On every real document: the compiled patterns never accept what the exact checks refuse."""
+    from tests.unit.test_validation import _exact
+
+    try:
+        interchanges = parse(path.read_bytes())
+    except Exception:  # noqa: BLE001 - a document the reader refuses has nothing to validate
+        return
+    for ic in interchanges:
+        for message in ic.messages:
+            if definition_for(message) is not None:
+                fast = [(i.code, i.text, i.location) for i in validate(message)]
+                assert fast == _exact(message), message.ref
