@@ -44,7 +44,10 @@ EDIFACT_DATES = {"101": "YYMMDD", "102": "CCYYMMDD", "203": "CCYYMMDDHHMM", "204
 
 
 def _count(low: int, high: int) -> str:
-    return f"{{{low},}}" if high >= UNBOUNDED else f"{{{low},{high}}}"
+    # Possessive: what follows a run of data characters is a separator or the end, never one of
+    # them, so giving characters back cannot help a match, and not keeping the backtracking
+    # points halves the cost of a match (Python 3.11's possessive quantifiers).
+    return f"{{{low},}}+" if high >= UNBOUNDED else f"{{{low},{high}}}+"
 
 
 # Month and day that are a date in every year (29 February is left to the exact check).
@@ -264,11 +267,12 @@ def _units(definition: SegmentDef) -> list[tuple[list[int], list[tuple]]] | None
     return units
 
 
-def _window(positions: list[int], notes: list[tuple], forms: list, ch: _Chars, may_end: bool) -> str | None:
+def _window(positions: list[int], notes: list[tuple], forms: list, ch: _Chars, ending: bool) -> str | None:
     """A decision tree over one window's elements, present or absent, as the notes allow.
 
-    The text may end inside the window (the elements left out are absent) when ``may_end``:
-    everything after the window may be absent too.
+    ``ending`` False: the text goes through the whole window (the tree's leaves are where the
+    next window starts); True: the text ends inside the window, before one of its elements
+    (the elements left out are absent, which they must be allowed to be).
     """
     end = f"(?=[{JOIN}]|\\Z)"
 
@@ -278,9 +282,13 @@ def _window(positions: list[int], notes: list[tuple], forms: list, ch: _Chars, m
 
     def node(i: int, assign: dict[int, bool]) -> str | None:
         if i == len(positions):
-            return "" if holds(assign, True) else None
-        p = positions[i]
+            return "" if not ending and holds(assign, True) else None
         alternatives = []
+        if ending:  # the text stops before this element: the rest of the window absent
+            rest = {**assign, **{q: False for q in positions[i:]}}
+            if all(forms[q - 1][1] is not None for q in positions[i:]) and holds(rest, True):
+                alternatives.append(end)
+        p = positions[i]
         for there, form in ((True, forms[p - 1][0]), (False, forms[p - 1][1])):
             if form is None:
                 continue
@@ -290,10 +298,6 @@ def _window(positions: list[int], notes: list[tuple], forms: list, ch: _Chars, m
             sub = node(i + 1, nxt)
             if sub is not None:
                 alternatives.append(f"{ch.e}{form}{sub}" if form else f"{ch.e}{sub}")
-        if may_end:  # the text stops before element p: the rest of the window absent
-            rest = {**assign, **{q: False for q in positions[i:]}}
-            if all(forms[q - 1][1] is not None for q in positions[i:]) and holds(rest, True):
-                alternatives.append(end)
         if not alternatives:
             return None
         return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
@@ -312,15 +316,17 @@ def _segment_body(definition: SegmentDef, decimal: str, ch: _Chars, x12: bool) -
     units = _units(definition)
     if units is None:
         return None
-    # From the last unit back: the text may stop inside a unit only when everything after it
-    # may be absent; each unit is followed by the pattern of those after it.
+    # From the last window back: each window is gone through and followed by the pattern of
+    # those after it, or (when everything after it may be absent) the text ends inside it; a
+    # text that has ended tries nothing more.
     pattern = ""
-    may_end = True  # all units after the current one allow every element absent
+    may_end = True  # all windows after the current one allow every element absent
     for positions, notes in reversed(units):
-        tree = _window(positions, notes, forms, ch, may_end)
-        if tree is None:
+        through = _window(positions, notes, forms, ch, False)
+        if through is None:
             return None
-        pattern = tree + pattern
+        ending = _window(positions, notes, forms, ch, True) if may_end else None
+        pattern = f"{through}{pattern}" if ending is None else f"(?:{through}{pattern}|{ending})"
         absent = {q: False for q in positions}
         may_end = may_end and all(forms[q - 1][1] is not None for q in positions) and all(
             _note_holds(kind, refs, absent) for kind, refs in notes)
