@@ -195,7 +195,8 @@ def _element_forms(element: ElementDef, decimal: str, ch: _Chars, tag: str, x12:
                 return None
             comps.append((value if component.mandatory else f"(?:{value})?", component.mandatory))
         body = _sequence(comps, ch.c)
-        present = f"(?={ch.not_element}*?{ch.data}){body}"  # at least one component has a value
+        # present: at least one component has a value (a mandatory one says so by itself)
+        present = body if any(m for _, m in comps) else f"(?={ch.not_element}*?{ch.data}){body}"
         if not x12 and tag == "DTM" and position == 1:
             present = _dtm_dates(ch) + present
         absent = f"{ch.c}*"  # no value in any component
