@@ -135,8 +135,8 @@ def test_the_brasserie_rejects_the_ordrsp_and_accepts_the_invoic(parts: Parts):
                                    "status": "REJECTED", "errors": ["14"]}]
     assert got[1]["messages"] == [{"message_ref": invoic.messages[0].ref, "message_type": "INVOIC",
                                    "status": "ACCEPTED", "errors": []}]
-    # UCS+11 / UCD+14+3: LIN 1229 (position 3, the tag counting 1) of the 11th segment, "3" (changed)
-    lin = ordrsp.messages[0].segments[10]
+    # UCS+14 / UCD+14+3: LIN 1229 (position 3, the tag counting 1) of the 14th segment, "3" (changed)
+    lin = ordrsp.messages[0].segments[13]
     assert (lin.tag, lin.get(2)) == ("LIN", "3")
 
 
