@@ -5,8 +5,9 @@ so an asynchronous MDN that arrives before the POST returns finds its record.
 A synchronous MDN is verified at once (signature, MIC, disposition): a
 negative or untrustworthy MDN is a terminal failure, reported with its
 problems (``processed/error`` as taken in with an error, ``failed`` as not
-taken in; a 997 or CONTRL the partner sends later is still attached to it); no MDN when one was asked for is transient (the message is sent
-again under a new Message-ID).
+taken in; a 997 or CONTRL the partner sends later is still attached to it);
+no MDN when one was asked for is transient (the message is sent again under
+a new Message-ID).
 """
 
 from __future__ import annotations
