@@ -28,7 +28,7 @@ from adapters.as2.config import As2Profile, load_profile
 from adapters.as2.errors import As2Error, As2Rejected, As2TransportError
 from adapters.as2.mime import Mic
 from adapters.as2.receive import Received, build_mdn, send_async_mdn, unpack
-from adapters.as2.send import read_mdn, verify_mdn
+from adapters.as2.send import read_mdn, refusal, verify_mdn
 from gateway.errors import TransientError
 from gateway.inbound.intake import Intake
 from gateway.metrics import Metrics
@@ -136,7 +136,8 @@ class As2Receiver:
         self.intake.store.update_outbound(doc.with_status(
             CONFIRMED if ok else DELIVERY_FAILED,
             details={**doc.details, "mdn": "ok" if ok else "failed", "mdn_problems": problems,
-                     "disposition": str(result.disposition) if result and result.disposition else None}))
+                     "disposition": str(result.disposition) if result and result.disposition else None,
+                     "error": None if ok else (refusal(result) if result is not None else problems[0])}))
         log.info("asynchronous MDN received", partner=doc.partner_id, message_id=message_id, ok=ok,
                  problems=problems)
         return 200, "recorded"

@@ -3,9 +3,11 @@
 The Message-ID and the MIC are handed to ``route.prepared`` before the POST,
 so an asynchronous MDN that arrives before the POST returns finds its record.
 A synchronous MDN is verified at once (signature, MIC, disposition): a
-failed or untrustworthy MDN is a terminal failure, reported with its
-problems; no MDN when one was asked for is transient (the message is sent
-again under a new Message-ID).
+negative or untrustworthy MDN is a terminal failure, reported with its
+problems (``processed/error`` as taken in with an error, ``failed`` as not
+taken in; a 997 or CONTRL the partner sends later is still attached to it);
+no MDN when one was asked for is transient (the message is sent again under
+a new Message-ID).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timezone
 
 from adapters.as2.config import As2Profile
 from adapters.as2.errors import UnsupportedFormat
-from adapters.as2.send import build_message, mdn_deadline, send, verify_mdn
+from adapters.as2.send import build_message, mdn_deadline, refusal, send, verify_mdn
 from adapters.base import Outbound
 from gateway.errors import TerminalError, TransientError
 
@@ -61,6 +63,5 @@ class As2Sender(Outbound):
                      disposition=str(result.disposition) if result.disposition else None,
                      mdn_problems=list(result.problems))
         if not result.ok:
-            raise MdnRefused(f"AS2 to {config.url}: the MDN says the message was not taken in: "
-                             + "; ".join(result.problems or [str(result.disposition)]), facts)
+            raise MdnRefused(f"AS2 to {config.url}: {refusal(result)}", facts)
         return facts

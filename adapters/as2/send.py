@@ -228,6 +228,28 @@ class MdnResult:
         return not self.problems and self.report.disposition is not None and self.report.disposition.ok
 
 
+def refusal(result: MdnResult) -> str:
+    """Why an MDN that is not ``ok`` does not confirm the message, worded by its disposition.
+
+    ``processed/error`` (RFC 4130 7.5.3: decryption-failed, authentication-failed,
+    ...): the partner's system took the message in and reports an error processing
+    it; the partner may still answer it with a 997 or CONTRL. ``failed/failure``:
+    it was not taken in. Otherwise (a positive disposition) the MDN itself cannot
+    be trusted (its signature, its MIC). The problems found follow.
+    """
+    disposition = result.disposition
+    if disposition is not None and disposition.type == "processed" and disposition.kind == "error":
+        said = f"the MDN says the message was taken in with an error ({disposition.modifier})"
+    elif disposition is not None and not disposition.ok:
+        said = f"the MDN says the message was not taken in ({disposition.modifier or disposition.type})"
+    elif disposition is None:
+        said = "the MDN says nothing readable about the message"
+    else:
+        said = "the MDN cannot be trusted"
+    others = [p for p in result.problems if p != "the MDN has no readable Disposition field"]
+    return said + (": " + "; ".join(others) if others else "")
+
+
 def _fields(block: bytes) -> dict[str, str]:
     """The fields of a message/disposition-notification body (header syntax, folding allowed)."""
     fields: dict[str, str] = {}

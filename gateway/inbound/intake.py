@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, BinaryIO
 import structlog
 
 from gateway.acks import Acknowledgement, read_acknowledgement
+from gateway.acks.reasons import verdict_details
+from gateway.acks.report import Verdict
 from gateway.archive import Archive
 from gateway.errors import TransientError
 from gateway.inbound.document import Document
 from gateway.inbound.pipeline import Duplicate, Outcome, Pipeline, Unit
 from gateway.metrics import Metrics
 from gateway.state.base import (
-    CONFIRMED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt, StateStore,
+    CONFIRMED, DELIVERY_FAILED, DUPLICATE, FAILED, OVERDUE, PUBLISHED, RECEIVED, SENT, OutboundDocument, Receipt,
+    StateStore,
     new_receipt_id,
 )
 
@@ -317,13 +320,15 @@ class Intake:
             return
         received = datetime.now(timezone.utc).isoformat()
         for doc in self.store.find_outbound(partner_id=unit.partner.id, limit=10_000):
-            if not doc.details.get("expects_ack") or doc.status not in (SENT, CONFIRMED, OVERDUE):
+            if not doc.details.get("expects_ack") or not _reached_the_partner(doc):
                 continue
-            status = _verdict_for(report, doc.details.get("control_refs") or {})
-            if status is None:
+            found = _verdict_for(report, doc.details.get("control_refs") or {})
+            if found is None:
                 continue
+            status, verdict = found
             answer = {"status": status, "kind": report.kind, "control_ref": report.control_ref,
-                      "received_at": received, "receipt_id": unit.document.receipt_id}
+                      "received_at": received, "receipt_id": unit.document.receipt_id,
+                      **(verdict_details(report.kind, verdict) if verdict is not None else {})}
             self.store.update_outbound(replace(doc, details={**doc.details, "acknowledgement": answer}))
             log.info("acknowledgement matched", partner=unit.partner.id, document=doc.id, kind=report.kind,
                      status=status)
@@ -346,22 +351,34 @@ class Intake:
                             f"first received as {earlier}", earlier)
 
 
-def _verdict_for(report, refs: dict) -> str | None:
-    """What ``report`` says about the document sent with control references ``refs``, if anything."""
+def _reached_the_partner(doc) -> bool:
+    """The partner has the document's bytes: it was sent (an MDN confirmed it, or none was asked for,
+    or it is overdue), or its MDN was negative. A negative MDN (``processed/error``, say) still comes
+    from the partner's system, which may go on to acknowledge the document with a 997 or CONTRL; a
+    document refused before it was sent (content validation, say) cannot be acknowledged."""
+    if doc.status in (SENT, CONFIRMED, OVERDUE):
+        return True
+    return doc.status == DELIVERY_FAILED and doc.details.get("mdn") == "failed"
+
+
+def _verdict_for(report, refs: dict) -> tuple[str, Verdict | None] | None:
+    """What ``report`` says about the document sent with control references ``refs``, if anything:
+    its status, and the verdict that says it (with its codes and AK3/AK4, UCS/UCD findings)."""
     if report.kind in ("997", "999"):
         group, message = refs.get("GS06"), refs.get("ST02")
         for verdict in report.verdicts:
             if verdict.level == "message" and verdict.group == group and verdict.ref == message:
-                return verdict.status
+                return verdict.status, verdict
         for verdict in report.verdicts:
             if verdict.level == "group" and verdict.ref == group:
-                return verdict.status
+                return verdict.status, verdict
         return None
     if report.kind == "CONTRL" and report.interchange_ref == refs.get("UNB0020"):
         for verdict in report.verdicts:
             if verdict.level == "message" and verdict.ref == refs.get("UNH0062"):
-                return verdict.status
-        return report.status
+                return verdict.status, verdict
+        interchange = next((v for v in report.verdicts if v.level == "interchange"), None)
+        return report.status, interchange
     return None
 
 

@@ -111,3 +111,37 @@ def test_tail_that_loses_its_broker_says_so_once_and_goes_on():
     lines = err.decode().splitlines()  # one line, though librdkafka retried many times
     assert len(lines) == 1 and lines[0].startswith(f"edigw: kafka: lost the broker at {own.bootstrap}: "), lines
     assert lines[0].endswith("; waiting for it (Ctrl-C to stop)")  # "Connection refused", or "Disconnected"
+
+
+def test_tail_decodes_with_the_config_s_schemas_not_the_working_folder_s(broker, tmp_path):
+    """A deployment whose schemas have evolved past the ones in ./schemas: events written with the
+    config's schemas carry their fingerprints, which only the config's schemas can decode."""
+    schemas = tmp_path / "evolved-schemas"
+    schemas.mkdir()
+    for avsc in (ROOT / "schemas").glob("*.avsc"):
+        (schemas / avsc.name).write_text(avsc.read_text(encoding="utf-8"), encoding="utf-8")
+    raw = json.loads((schemas / "ShipmentCreated.avsc").read_text(encoding="utf-8"))
+    raw["fields"].append({"name": "carrier_service", "type": ["null", "string"], "default": None,
+                          "doc": "A field ./schemas does not have."})
+    (schemas / "ShipmentCreated.avsc").write_text(json.dumps(raw, indent=2), encoding="utf-8")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"kafka:\n  topics: {{ShipmentCreated: cli.evolved}}\nmappings: {ROOT / 'mappings'}\n"
+                      f"schemas: evolved-schemas\n")
+    run = edigw("publish", "samples/x12/856_4010.x12", "--config", str(config), servers=broker.bootstrap)
+    assert run.returncode == 0, run.stderr.decode()
+    for how in ("--config", "EDIGW_CONFIG"):  # run from the project folder, which has its own ./schemas
+        args = ["--config", str(config)] if how == "--config" else []
+        env = {**os.environ, "EDIGW_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+               **({"EDIGW_CONFIG": str(config)} if how == "EDIGW_CONFIG" else {})}
+        tail = subprocess.run([sys.executable, "-m", "gateway.cli", "events", "tail", "cli.evolved", "--from-beginning",
+                               "--max", "1", "--timeout", "60", *args], capture_output=True, cwd=ROOT, env=env,
+                              timeout=120)
+        assert tail.returncode == 0, (how, tail.stderr.decode())
+        [line] = tail.stdout.decode().splitlines()
+        event = json.loads(line)["event"]
+        assert event["shipment_number"] == "SH-5521" and event["carrier_service"] is None, how
+    # with ./schemas the same event cannot be decoded: the test tells the two apart
+    wrong = edigw("events", "tail", "cli.evolved", "--from-beginning", "--max", "1", "--timeout", "30",
+                  servers=broker.bootstrap)
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr.decode()
+    assert "unknown schema fingerprint" in wrong.stderr.decode(), wrong.stderr.decode()

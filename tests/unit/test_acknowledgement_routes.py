@@ -135,8 +135,8 @@ def test_the_brasserie_rejects_the_ordrsp_and_accepts_the_invoic(parts: Parts):
                                    "status": "REJECTED", "errors": ["14"]}]
     assert got[1]["messages"] == [{"message_ref": invoic.messages[0].ref, "message_type": "INVOIC",
                                    "status": "ACCEPTED", "errors": []}]
-    # UCS+11 / UCD+14+3: LIN 1229 (position 3, the tag counting 1) of the 11th segment, "3" (changed)
-    lin = ordrsp.messages[0].segments[10]
+    # UCS+14 / UCD+14+3: LIN 1229 (position 3, the tag counting 1) of the 14th segment, "3" (changed)
+    lin = ordrsp.messages[0].segments[13]
     assert (lin.tag, lin.get(2)) == ("LIN", "3")
 
 
@@ -204,3 +204,24 @@ def test_a_997_from_widget_supply(parts: Parts):
         ("widget-supply", "1701", "1701", "PARTIALLY_ACCEPTED")
     assert [(m["message_ref"], m["message_type"], m["status"], m["errors"]) for m in event["messages"]] == \
         [("0001", "850", "ACCEPTED", []), ("0002", "850", "REJECTED", ["5"])]
+
+
+# -- the reasons an outbound document's record shows -------------------------------------------
+
+def test_the_reasons_of_the_brasserie_s_contrl_and_acme_s_999_in_words():
+    from gateway.acks.reasons import verdict_details
+
+    [contrl] = parse((SAMPLES / "edifact" / "contrl_d3.edi").read_bytes())
+    report = read_acknowledgement(contrl.messages[0])
+    [ordrsp] = [v for v in report.verdicts if v.level == "message"]
+    # UCS+14 / UCD+14+3: element 3 of S011 counts the tag, so the LIN's element 2 (1229)
+    assert verdict_details("CONTRL", ordrsp)["reasons"] == [
+        "UCD at segment 14, element 2: 14 (value not supported in this position)"]
+    [ack] = parse((SAMPLES / "x12" / "999_5010.x12").read_bytes())
+    report = read_acknowledgement(ack.messages[0])
+    [set_855] = [v for v in report.verdicts if v.level == "message"]
+    details = verdict_details("999", set_855)
+    assert details["codes"] == ["I5"]
+    assert details["reasons"][:2] == [
+        "IK3 ACK at segment 6: 8 (segment has data element errors)",
+        "IK4 ACK at segment 6, element 4: I6 (code value not used in implementation), value 068"]

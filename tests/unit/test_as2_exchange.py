@@ -18,6 +18,7 @@ from adapters.as2 import (
     As2TransportError,
     AuthenticationFailed,
     DecryptionFailed,
+    Disposition,
     InsufficientSecurity,
     Mic,
     UnexpectedProcessingError,
@@ -461,3 +462,29 @@ def test_unreachable_partner_is_transient(keys, collector):
     with pytest.raises(As2TransportError):
         send(build_message(PAYLOAD, sender), sender)
     assert not As2TransportError("x").terminal and As2Rejected("x").terminal
+
+
+# -- how a negative MDN is worded on the outbound record --------------------------------------
+
+def _result(disposition, problems=()):
+    from adapters.as2.send import MdnReport, MdnResult
+
+    report = MdnReport(original_message_id="<m@x>", disposition=disposition, mic=None, text="", fields={},
+                       as2_from="P", as2_to="G", message_id="<mdn@x>", signed=True, report_entity=b"")
+    return MdnResult(report=report, signature_verified=True, mic_matches=None, problems=tuple(problems))
+
+
+@pytest.mark.parametrize(("disposition", "problems", "said"), [
+    (Disposition(kind="error", description="decryption-failed"), (),
+     "the MDN says the message was taken in with an error (error: decryption-failed)"),
+    (Disposition(type="failed", kind="failure", description="unsupported MIC-algorithms"), (),
+     "the MDN says the message was not taken in (failure: unsupported MIC-algorithms)"),
+    (Disposition(), ("the MDN's MIC a does not match the message's b",),
+     "the MDN cannot be trusted: the MDN's MIC a does not match the message's b"),
+    (None, ("the MDN has no readable Disposition field",), "the MDN says nothing readable about the message"),
+])
+def test_a_negative_mdn_is_worded_by_its_disposition(disposition, problems, said):
+    from adapters.as2.send import refusal
+
+    result = _result(disposition, problems)
+    assert not result.ok and refusal(result) == said

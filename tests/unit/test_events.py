@@ -63,7 +63,7 @@ def _source(message_type: str = "ORDERS", **more: Any) -> dict[str, Any]:
 def _party(gln: str, name: str | None = None, city: str | None = None) -> dict[str, Any]:
     address = None
     if city:
-        address = {"street": "Hauptstr. 1", "city": city, "postal_code": "10115", "country_code": "DE"}
+        address = {"street": "Hauptstr. 1", "city": city, "postal_code": "10115", "state": "BE", "country_code": "DE"}
     return {"id": gln, "id_scheme": "GLN", "name": name, "address": address}
 
 
@@ -121,7 +121,9 @@ def example_record(event_type: str) -> dict[str, Any]:
             "order_number": "PO-4711",
             "response_number": "RSP-1",
             "response_date": dt.date(2026, 11, 21),
+            "order_date": dt.date(2026, 11, 20),
             "status": "CHANGED",
+            "currency": "EUR",
             "buyer": _party("4012345000009"),
             "supplier": None,
             "lines": [
@@ -132,6 +134,7 @@ def example_record(event_type: str) -> dict[str, Any]:
                     "status": "ACCEPTED",
                     "quantity": Decimal("12"),
                     "unit": "PCE",
+                    "unit_price": Decimal("3.9900"),
                     "delivery_date": dt.date(2026, 11, 27),
                 },
                 {
@@ -141,6 +144,7 @@ def example_record(event_type: str) -> dict[str, Any]:
                     "status": "BACKORDERED",
                     "quantity": None,
                     "unit": None,
+                    "unit_price": None,
                     "delivery_date": None,
                 },
             ],

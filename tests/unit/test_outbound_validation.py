@@ -23,18 +23,24 @@ NOW = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 EVENT = ROOT / "samples" / "outbound" / "acme-retail.po-acknowledgement.event.json"
 
 
-def gateway(tmp_path: Path, po104_mandatory: bool):
+def gateway(tmp_path: Path, *, with_prices: bool = True, po104_mandatory: bool = True):
+    """The outbound side with the shipped partner files: ACME's guide has PO104 (the unit price) mandatory.
+    ``with_prices=False``: the sample event as a producer that does not know the line unit_price sends it."""
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
-    if po104_mandatory:  # ACME's guide as its trading partner wrote it: a unit price on every line
-        guide = mappings / "guides" / "acme-retail.yaml"
-        guide.write_text(guide.read_text().replace("# PO104: {mandatory: true}", "PO104: {mandatory: true}"))
+    guide = mappings / "guides" / "acme-retail.yaml"
+    assert "      PO104: {mandatory: true}" in guide.read_text()
+    if not po104_mandatory:
+        guide.write_text(guide.read_text().replace("      PO104: {mandatory: true}", "      # PO104 optional"))
     parts = build(GatewayConfig(mappings=mappings, schemas=ROOT / "schemas"), sink=MemorySink())
     routes = load_routes(mappings, parts.schemas)
     store, dead = MemoryStore(), []
     egress = Egress(store, Archive(tmp_path / "archive"), routes.plan, dead_letters=dead.extend,
                     check=checker(parts.partners))
     item = json.loads(EVENT.read_text())
+    if not with_prices:
+        for line in item["event"]["lines"]:
+            del line["unit_price"]  # the field's default (null) applies
     return egress, store, dead, item["event_type"], parts.schemas.from_json(item["event_type"], item["event"])
 
 
@@ -46,8 +52,25 @@ class Channel:
         return lambda *a, **k: self.sent.append((name, a, k))
 
 
+def test_the_sample_855_carries_po104_and_passes_acmes_guide(tmp_path):
+    egress, store, dead, event_type, record = gateway(tmp_path)
+    [queued] = egress.handle(event_type, record, now=NOW)
+    assert queued.document.status == QUEUED and dead == []
+    data = egress.archive.path(queued.document.raw_ref).read_bytes()
+    assert checker(egress_partners(tmp_path))("acme-retail", data) == []  # the standard and ACME's guide
+    po1 = [s.strip() for s in data.decode().split("~") if s.strip().startswith("PO1*")]
+    assert [s.split("*")[4] for s in po1] == ["12.75", "88.00"]
+    channel = Channel()
+    assert Dispatcher(store, egress.archive, {"acme-retail": channel}).deliver_due(NOW) == 1
+    assert len(channel.sent) == 1
+
+
+def egress_partners(tmp_path: Path):
+    return build(GatewayConfig(mappings=tmp_path / "mappings", schemas=ROOT / "schemas"), sink=MemorySink()).partners
+
+
 def test_an_855_with_an_empty_po104_that_the_guide_makes_mandatory_is_not_sent(tmp_path):
-    egress, store, dead, event_type, record = gateway(tmp_path, po104_mandatory=True)
+    egress, store, dead, event_type, record = gateway(tmp_path, with_prices=False)
     assert egress.handle(event_type, record, now=NOW) == []  # nothing queued
     [doc] = store.find_outbound()
     assert doc.status == DELIVERY_FAILED and doc.kind == "855"
@@ -68,7 +91,7 @@ def test_an_855_with_an_empty_po104_that_the_guide_makes_mandatory_is_not_sent(t
 
 
 def test_the_same_855_is_queued_when_the_guide_does_not_ask_for_po104(tmp_path):
-    egress, store, dead, event_type, record = gateway(tmp_path, po104_mandatory=False)
+    egress, store, dead, event_type, record = gateway(tmp_path, with_prices=False, po104_mandatory=False)
     [queued] = egress.handle(event_type, record, now=NOW)
     assert queued.document.status == QUEUED and dead == []
 

@@ -790,10 +790,14 @@ UBL_RESPONSE = """\
       text: {path: response_date, format: iso}
     - element: cbc:OrderResponseCode
       text: {path: status, map: {ACCEPTED: AP, CHANGED: CA, REJECTED: RE}}
+    - element: cbc:DocumentCurrencyCode
+      text: currency
     - element: cac:OrderReference
       children:
         - element: cbc:ID
           text: order_number
+        - element: cbc:IssueDate
+          text: {path: order_date, format: iso}
     - element: cac:SellerSupplierParty
       each: supplier
       children: &party
@@ -827,6 +831,11 @@ UBL_RESPONSE = """\
                   children:
                     - element: cbc:StartDate
                       text: {path: delivery_date, format: iso}
+            - element: cac:Price
+              children:
+                - element: cbc:PriceAmount
+                  text: unit_price
+                  attributes: {currencyID: ^currency}
             - element: cac:Item
               children:
                 - element: cac:SellersItemIdentification

@@ -35,7 +35,7 @@ def test_a_bare_record_and_a_list_of_events_are_read_too(capsysbinary, tmp_path)
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(item["event"]), encoding="utf-8")
     code, single, _ = run(capsysbinary, str(bare), "--partner", "acme-retail", "--now", "2026-11-25T08:00:00Z")
-    assert code == 0 and b"BAK*00*AC*PO-88231*20261120~" in single
+    assert code == 0 and b"BAK*00*AC*PO-88231*20261120*****20261120~" in single
     listed = tmp_path / "two.json"
     listed.write_text(json.dumps([item, item]), encoding="utf-8")
     code, both, _ = run(capsysbinary, str(listed), "--partner", "acme-retail", "--now", "2026-11-25T08:00:00Z")
