@@ -80,7 +80,9 @@ class Intake:
     def configured(cls, config: GatewayConfig, store: StateStore, pipeline: Pipeline, *,
                    metrics: Metrics | None = None) -> Intake:
         """The intake ``config`` describes (archive, duplicate window, size and backlog limits)."""
-        return cls(Archive(config.archive), store, pipeline,
+        from gateway.bootstrap import build_archive
+
+        return cls(build_archive(config), store, pipeline,
                    duplicate_window=timedelta(days=config.duplicate_window_days),
                    max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog)
 

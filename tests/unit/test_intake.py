@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.archive import Archive, TooLarge
+from gateway.archive import LocalArchive, TooLarge
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
@@ -28,7 +28,7 @@ IFTSTA = (ROOT / "samples/edifact/iftsta_d96a.edi").read_bytes()
 def make(tmp_path, sink=None):
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink or MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    return Intake(Archive(tmp_path / "archive"), store, parts.pipeline, max_bytes=1_000_000), parts
+    return Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline, max_bytes=1_000_000), parts
 
 
 def test_take_archives_the_bytes_and_commits_a_pending_receipt(tmp_path):
@@ -124,7 +124,7 @@ def test_a_partner_s_997_is_matched_to_the_document_it_acknowledges(tmp_path):
 
     store = MemoryStore()
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
-    intake = Intake(Archive(tmp_path / "archive"), store, parts.pipeline)
+    intake = Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline)
     raw_ref, _ = intake.archive.put(b"ISA*...855...~")
     sent = OutboundDocument(id="855-out", partner_id="acme-retail", kind="855", raw_ref=raw_ref, created_at=T0,
                             status=SENT, details={"expects_ack": True,
@@ -192,7 +192,7 @@ def test_beyond_the_backlog_nothing_more_is_taken_in_until_it_drains(tmp_path):
     from gateway.inbound.intake import BacklogFull
 
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
-    intake = Intake(Archive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,
+    intake = Intake(LocalArchive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,
                     max_backlog=2)
     first = intake.take(ORDERS, channel="sftp")
     intake.take(IFTSTA, channel="sftp")
