@@ -124,6 +124,10 @@ class GatewayConfig(_Strict):
     duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
     max_document_bytes: int = 200 * 1024 * 1024
     retry_seconds: float = 10  # how often pending receipts are tried again
+    # how long an instance holds a receipt it processes (longer than processing takes, broker
+    # timeouts included); a receipt pending this long that no live instance holds, an instance
+    # that died left it, is taken up by another
+    receipt_lease_seconds: float = Field(default=300.0, gt=0)
     # documents taken in and not yet published (the broker is down, say) beyond which every
     # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
     max_backlog: int = Field(default=10_000, ge=1)
