@@ -54,6 +54,9 @@ class Archive(abc.ABC):
         with self.open(raw_ref) as stream:
             return stream.read()
 
+    def ping(self) -> None:
+        """Raise :class:`ArchiveUnavailable` when the store cannot be reached (for /readyz)."""
+
     def close(self) -> None:
         """Release the store's connections."""
 

@@ -41,3 +41,6 @@ class MemoryArchive(Archive):
     def exists(self, raw_ref: str) -> bool:
         self._check()
         return raw_ref in self.objects
+
+    def ping(self) -> None:
+        self._check()

@@ -116,3 +116,12 @@ class S3Archive(Archive):
         except Exception as exc:
             raise ArchiveUnavailable(f"cannot look up {raw_ref} in {self.location}: {_reason(exc)}") from None
         return True
+
+    def ping(self) -> None:
+        """One listing of at most one key: the bucket exists and these credentials may read it."""
+        import obstore
+
+        try:
+            next(iter(obstore.list(self.store, prefix="sha256", chunk_size=1)), None)
+        except Exception as exc:
+            raise ArchiveUnavailable(f"the archive {self.location} cannot be reached: {_reason(exc)}") from None

@@ -197,3 +197,24 @@ def test_the_configuration_names_bucket_prefix_and_settings_and_a_bad_bucket_by_
     local = tmp_path / "local.yaml"
     local.write_text("archive: var/archive\n")
     assert load_config(local).archive == str(tmp_path / "var/archive")
+
+
+def test_readyz_says_when_the_archive_cannot_be_reached_or_its_bucket_is_missing(s3, bucket):
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    archive = archive_on(s3, bucket)
+    intake = Intake(archive, MemoryStore(), parts.pipeline)
+    app = create_app(intake=intake, partners=parts.partners, config=HttpServer(), keys=KeyRing({}),
+                     metrics=intake.metrics)
+    server = Server(app, port=0)
+    server.start()
+    try:
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+        archive.store = archive_on(s3, "no-such-bucket-here").store
+        missing = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert missing.status_code == 503 and "s3://" in missing.json()["detail"], missing.text
+        archive.store = S3Archive("edi-archive", endpoint_url=f"http://127.0.0.1:{free_port()}", timeout=2,
+                                  retries=0).store
+        down = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert down.status_code == 503 and "cannot be reached" in down.json()["detail"], down.text
+    finally:
+        server.stop()
