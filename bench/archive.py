@@ -62,7 +62,7 @@ def main() -> None:
             put = timed(lambda i: refs.append(ours.put(docs[i])[0]), args.n)
             get = timed(lambda i: ours.read(refs[i]), args.n)
             peer_docs = [os.urandom(size) for _ in range(args.n)]
-            keys = [f"peer/{i}" for i in range(args.n)]
+            keys = [f"peer/{size}/{i}" for i in range(args.n)]
             # what the gateway does, through boto3: a conditional create, then a read
             peer_put = timed(lambda i: client.put_object(Bucket=bucket, Key=keys[i], Body=peer_docs[i],
                                                          IfNoneMatch="*"), args.n)
