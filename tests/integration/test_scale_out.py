@@ -90,20 +90,24 @@ def test_three_instances_on_one_broker_database_and_object_store_survive_one_bei
     try:
         for gateway in gateways:
             gateway.start()
-        posters = [Poster(g.url, run, make=asking, limit=150) for g, run in zip(gateways, "ABC")]
+        posters = [Poster(g.url, run, make=asking, limit=200) for g, run in zip(gateways, "ABC")]
         for poster in posters:
             poster.start()
         time.sleep(2.0)
         killed.kill()  # SIGKILL mid-load: no shutdown code runs
         posters[1].halt.set()
-        time.sleep(2.0)  # the others go on taking documents in
+        posters[1].join()
+        time.sleep(1.5)  # the others go on taking documents in
+        # back while the others are busy: it takes up what it left pending once its leases have run
+        # out, and leaves the receipts the others are processing to them
+        killed.start()
+        late = Poster(killed.url, "D", make=asking, limit=100)
+        late.start()
+        posters.append(late)
+        time.sleep(2.0)
         for poster in posters:
             poster.halt.set()
             poster.join()
-        killed.start()  # it takes up what it left pending; the others' receipts in flight stay theirs
-        late = Poster(killed.url, "D", make=asking, limit=10)
-        late.run()
-        posters.append(late)
         accepted = [n for p in posters for n in p.accepted]
         attempted = {n for p in posters for n in p.attempted}
         deadline = time.monotonic() + 120
