@@ -218,3 +218,15 @@ def test_readyz_says_when_the_archive_cannot_be_reached_or_its_bucket_is_missing
         assert down.status_code == 503 and "cannot be reached" in down.json()["detail"], down.text
     finally:
         server.stop()
+
+
+def test_the_archive_and_its_endpoint_can_be_set_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDIGW_ARCHIVE", "s3://edi-archive/from-env")
+    monkeypatch.setenv("EDIGW_S3_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("EDIGW_S3_REGION", "eu-west-1")
+    file = tmp_path / "gateway.yaml"
+    file.write_text("archive: var/archive\n")
+    config = load_config(file)
+    assert (config.archive, config.s3.endpoint_url, config.s3.region) == (
+        "s3://edi-archive/from-env", "http://minio:9000", "eu-west-1")
+    assert build_archive(config).location == "s3://edi-archive/from-env"
