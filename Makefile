@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,embedded]'
+	$(BIN)/pip install --quiet -e '.[test,embedded,s3]'
 	touch $@
 
 # What the tests start besides Python: OpenSSH's sshd (SFTP tests) and PostgreSQL (state store tests;
@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.parse
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.validate
+	$(BIN)/python -m bench.archive
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from gateway.config import GatewayConfig
+from gateway.archive import Archive, LocalArchive
+from gateway.config import GatewayConfig, s3_location
 from gateway.errors import ConfigError
 from gateway.events import Encoder, RegistryEncoder, SchemaSet, SingleObjectEncoder
 from gateway.mapping.engine import Mapper, default_topic
@@ -46,6 +47,22 @@ def load_mappings(config: GatewayConfig) -> tuple[SchemaSet, Partners]:
     schemas = SchemaSet.load(config.schemas)
     partners = load_partners(config.mappings, targets_of(schemas))
     return schemas, partners
+
+
+def build_archive(config: GatewayConfig) -> Archive:
+    """The configured archive: a local folder, or an S3-compatible object store for
+    ``archive: s3://bucket/prefix`` (which several instances can share)."""
+    location = s3_location(config.archive)
+    if location is None:
+        return LocalArchive(config.archive)
+    try:
+        from gateway.archive.s3 import S3Archive
+    except ImportError:
+        raise ConfigError(f"archive: {config.archive} needs obstore: pip install 'edi-event-gateway[s3]'") from None
+    bucket, prefix = location
+    s3 = config.s3
+    return S3Archive(bucket, prefix, endpoint_url=s3.endpoint_url, region=s3.region,
+                     addressing_style=s3.addressing_style, timeout=s3.timeout_seconds, retries=s3.retries)
 
 
 def build_encoder(config: GatewayConfig, schemas: SchemaSet) -> Encoder:

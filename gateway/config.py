@@ -17,6 +17,11 @@ start-up: unknown keys and wrong types are errors naming file, line and key.
       port: 2222                                       # the hosted SFTP server (partner accounts)
     mappings: mappings
     schemas: schemas
+    archive: s3://edi-archive/gateway                  # or a folder (var/archive)
+    s3:
+      endpoint_url: http://minio:9000                  # empty: AWS S3
+      region: eu-central-1
+      addressing_style: auto                           # path | virtual | auto
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapters.http.config import HttpServer
 from adapters.sftp.config import SftpServerConfig
@@ -69,6 +76,35 @@ class XmlSchema(_Strict):
     xsd: Path
 
 
+class S3Config(_Strict):
+    """``s3``: the object store of an ``archive: s3://bucket/prefix``. Credentials are never set
+    here: they come from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN), web identity, the ECS container endpoint or the instance metadata."""
+
+    endpoint_url: str | None = None  # an S3-compatible server (MinIO, Ceph ...); empty: AWS S3
+    region: str | None = None  # empty: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
+    # path: http://host/bucket/key (MinIO and most S3-compatible servers); virtual:
+    # http://bucket.host/key (AWS); auto: virtual on AWS, path with an endpoint_url
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    timeout_seconds: float = Field(default=30.0, gt=0)  # per request; a sender waits this long at most
+    retries: int = Field(default=3, ge=0)  # of a failed request, with backoff, within the timeout
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value or None
+
+
+def s3_location(archive: str) -> tuple[str, str] | None:
+    """``(bucket, prefix)`` of an ``s3://bucket/prefix`` archive, None for a folder."""
+    if not str(archive).startswith("s3://"):
+        return None
+    bucket, _, prefix = str(archive)[len("s3://"):].partition("/")
+    return bucket, prefix.strip("/")
+
+
 class GatewayConfig(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     http: HttpServer = HttpServer()
@@ -81,10 +117,17 @@ class GatewayConfig(_Strict):
     # receipts, duplicates, control numbers: a SQLite file, or a postgresql:// URL that several
     # gateway instances share (keep its password in PGPASSWORD or ~/.pgpass)
     state: str = "var/state.db"
-    archive: Path = Path("var/archive")  # every raw document taken in, by content hash
+    # every raw document taken in, by content hash: a folder, or s3://bucket/prefix (settings in s3)
+    # that several instances share
+    archive: str = "var/archive"
+    s3: S3Config = S3Config()
     duplicate_window_days: float = 30  # the same interchange reference again within this is a duplicate
     max_document_bytes: int = 200 * 1024 * 1024
     retry_seconds: float = 10  # how often pending receipts are tried again
+    # how long an instance holds a receipt it processes (longer than processing takes, broker
+    # timeouts included); a receipt pending this long that no live instance holds, an instance
+    # that died left it, is taken up by another
+    receipt_lease_seconds: float = Field(default=300.0, gt=0)
     # documents taken in and not yet published (the broker is down, say) beyond which every
     # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
     max_backlog: int = Field(default=10_000, ge=1)
@@ -94,6 +137,22 @@ class GatewayConfig(_Strict):
     # with several workers: a partner's documents are published in the order they came (so one
     # busy partner uses one core at a time); false spreads every document over all workers
     keep_partner_order: bool = True
+
+
+    @field_validator("archive", mode="before")
+    @classmethod
+    def _archive(cls, value) -> str:
+        value = str(value)
+        if value.startswith("s3://"):
+            bucket, _ = s3_location(value)
+            if not (3 <= len(bucket) <= 63) or not all(c.islower() or c.isdigit() or c in ".-" for c in bucket):
+                raise ValueError(f"{value!r}: the bucket name must be 3 to 63 lower-case letters, digits, "
+                                 "dots or hyphens (s3://bucket/prefix)")
+        elif "://" in value:
+            raise ValueError(f"{value!r}: a folder or s3://bucket/prefix")
+        elif not value:
+            raise ValueError("empty: a folder or s3://bucket/prefix")
+        return value
 
 
 def is_url(location: str) -> bool:
@@ -106,6 +165,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "EDIGW_KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers", str),
     "EDIGW_SCHEMA_REGISTRY": ("kafka", "schema_registry", str),
     "EDIGW_STATE": ("", "state", str),
+    "EDIGW_ARCHIVE": ("", "archive", str),
+    "EDIGW_S3_ENDPOINT_URL": ("s3", "endpoint_url", str),
+    "EDIGW_S3_REGION": ("s3", "region", str),
     "EDIGW_HTTP_HOST": ("http", "host", str),
     "EDIGW_HTTP_PORT": ("http", "port", int),
     "EDIGW_SFTP_HOST": ("sftp", "host", str),
@@ -128,7 +190,8 @@ def load_config(path: str | Path | None = None) -> GatewayConfig:
         config.schemas = base / config.schemas if not config.schemas.is_absolute() else config.schemas
         if not is_url(config.state) and not Path(config.state).is_absolute():
             config.state = str(base / config.state)
-        config.archive = base / config.archive if not config.archive.is_absolute() else config.archive
+        if s3_location(config.archive) is None and not Path(config.archive).is_absolute():
+            config.archive = str(base / config.archive)
         for entry in config.xml_schemas:
             entry.xsd = base / entry.xsd if not entry.xsd.is_absolute() else entry.xsd
         for key in ("homes", "host_key"):

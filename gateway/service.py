@@ -34,7 +34,6 @@ from gateway.state.base import RECEIVED, Receipt
 from gateway.state import open_store
 
 log = structlog.get_logger("gateway")
-STALE_RECEIPT = timedelta(minutes=5)  # pending this long and held by nobody here: taken up again
 
 
 def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = None,
@@ -143,9 +142,10 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
                  try_it=f"cp samples/edifact/orders_d96a.edi {inbox}/ && edigw events tail "
                         f"edigw.order-created --bootstrap-servers {servers} --from-beginning")
         while not stop.wait(config.retry_seconds):
-            # what a broker outage left pending at once; else only what has been pending a while
-            # (instances sharing a store must not take up each other's receipts in flight)
-            intake.recover(settled=None if intake.deferred else STALE_RECEIPT)
+            # what a broker outage left pending at once; else only what has been pending longer than
+            # a lease (another instance's receipts in flight stay its own: each is leased to the
+            # instance processing it, see StateStore.claim_receipt)
+            intake.recover(settled=None if intake.deferred else timedelta(seconds=config.receipt_lease_seconds))
     finally:
         log.info("gateway stopping")
         for close in closing:

@@ -45,6 +45,7 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # the AWS variables (an S3 archive's credentials) pass through; the EDIGW_ ones would override the file
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDIGW_")}
         log = (self.home / "gateway.log").open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config),
@@ -92,17 +93,21 @@ class Gateway:
 class Poster(threading.Thread):
     """Posts numbered orders until stopped; remembers which got a 202."""
 
-    def __init__(self, url: str, run: str, start_at: int = 0) -> None:
+    def __init__(self, url: str, run: str, start_at: int = 0, *, make=None, limit: int | None = None) -> None:
         super().__init__(daemon=True)
         self.url, self.run_id, self.n = url, run, start_at
+        self.make = make or order  # (n, run) -> (order number, body)
+        self.limit = limit  # posts at most (a bound on the load), else until halted
         self.accepted: list[str] = []
+        self.attempted: list[str] = []  # every order posted, answered or not
         self.halt = threading.Event()
 
     def run(self) -> None:
         with httpx.Client(timeout=10) as client:
-            while not self.halt.is_set():
-                number, body = order(self.n, self.run_id)
+            while not self.halt.is_set() and (self.limit is None or len(self.attempted) < self.limit):
+                number, body = self.make(self.n, self.run_id)
                 self.n += 1
+                self.attempted.append(number)
                 try:
                     response = client.post(f"{self.url}/v1/documents", content=body,
                                            headers={"Authorization": f"Bearer {KEY}",

@@ -356,11 +356,12 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The broker and the state store are reachable",
+    @app.get("/readyz", tags=["operations"], summary="The broker, the state store and the archive are reachable",
              responses={503: {"model": Problem}})
     def readyz() -> Response:
         try:
             store.ping()
+            intake.archive.ping()
             ready()
         except GatewayError as exc:
             return problem(503, "Not ready", str(exc))

@@ -58,8 +58,13 @@ class BacklogFull(TransientError):
 class Intake:
     def __init__(self, archive: Archive, store: StateStore, pipeline: Pipeline, *,
                  duplicate_window: timedelta = timedelta(days=30), max_bytes: int | None = None,
-                 metrics: Metrics | None = None, max_backlog: int | None = None) -> None:
+                 metrics: Metrics | None = None, max_backlog: int | None = None,
+                 lease: timedelta = timedelta(minutes=5), owner: str | None = None) -> None:
         self.archive = archive
+        # several instances sharing the store: a receipt is leased (StateStore.claim_receipt) to
+        # the one processing it, for longer than processing takes (a broker timeout included)
+        self.lease = lease
+        self.owner = owner or uuid.uuid4().hex
         self.metrics = metrics or Metrics()
         self.max_backlog = max_backlog
         self._backlog = (0.0, 0)  # (when counted, count): counted at most once a second
@@ -83,9 +88,12 @@ class Intake:
     def configured(cls, config: GatewayConfig, store: StateStore, pipeline: Pipeline, *,
                    metrics: Metrics | None = None) -> Intake:
         """The intake ``config`` describes (archive, duplicate window, size and backlog limits)."""
-        return cls(Archive(config.archive), store, pipeline,
+        from gateway.bootstrap import build_archive
+
+        return cls(build_archive(config), store, pipeline,
                    duplicate_window=timedelta(days=config.duplicate_window_days),
-                   max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog)
+                   max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog,
+                   lease=timedelta(seconds=config.receipt_lease_seconds))
 
     # -- taking in ---------------------------------------------------------------
     def take(self, stream: BinaryIO | bytes, *, channel: str, partner_id: str | None = None,
@@ -129,13 +137,22 @@ class Intake:
         A TransientError (the broker is down) leaves the receipt pending for a
         later attempt and propagates.
         """
-        with self._processing, self.metrics.timed("process"), self.archive.open(receipt.raw_ref) as stream:
-            current = self.store.get_receipt(receipt.id)
-            if current is not None and current.status != RECEIVED and current.updated_at != receipt.updated_at:
+        with self._processing, self.metrics.timed("process"):
+            now = datetime.now(timezone.utc)
+            current = self.store.claim_receipt(receipt.id, self.owner, until=now + self.lease, now=now)
+            if current is None:
+                return Outcome()  # another instance is processing it right now
+            if current.status != RECEIVED and current.updated_at != receipt.updated_at:
+                self.store.release_receipt(receipt.id, self.owner)
                 return Outcome()  # finished meanwhile by another caller
-            doc = Document(stream, received_at=receipt.received_at, transport=receipt.channel,
-                           receipt_id=receipt.id, raw_ref=receipt.raw_ref, partner_id=receipt.partner_id)
-            outcome = self.pipeline.process(doc, keep=False)
+            try:
+                with self.archive.open(receipt.raw_ref) as stream:
+                    doc = Document(stream, received_at=receipt.received_at, transport=receipt.channel,
+                                   receipt_id=receipt.id, raw_ref=receipt.raw_ref, partner_id=receipt.partner_id)
+                    outcome = self.pipeline.process(doc, keep=False)
+            except BaseException:
+                self._give_up(receipt.id)
+                raise
         named = sorted(outcome.partners) or [e.record["partner_id"] for e in outcome.dead_letters
                                              if e.record.get("partner_id")]
         partner = receipt.partner_id or (named[0] if named else None)
@@ -155,6 +172,14 @@ class Intake:
         self.metrics.document(partner, receipt.channel, status)
         self.metrics.stages(outcome.seconds)
         return outcome
+
+    def _give_up(self, receipt_id: str) -> None:
+        """Processing failed (the broker is down, say): end the lease so the retry need not wait
+        it out; when even that fails, the lease runs out by itself."""
+        try:
+            self.store.release_receipt(receipt_id, self.owner)
+        except Exception as exc:
+            log.warning("receipt lease not released; it runs out", receipt=receipt_id, error=str(exc))
 
     # -- processing in the background (channels that answer before processing) ----------
     def start(self, *, pause: float = 10.0, workers: ReceiptWorkers | None = None) -> None:

@@ -81,7 +81,22 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def update_receipt(self, receipt: Receipt) -> None:
-        """Store the receipt's new status, counts, error and references."""
+        """Store the receipt's new status, counts, error and references, and end its processing
+        lease (see :meth:`claim_receipt`)."""
+
+    @abc.abstractmethod
+    def claim_receipt(self, receipt_id: str, owner: str, *, until: datetime,
+                      now: datetime | None = None) -> Receipt | None:
+        """Lease the receipt to ``owner`` for processing until ``until``, in one atomic step, when no
+        other owner's lease runs past ``now``; the receipt as it is then, else None (unknown, or
+        being processed by another instance). The same owner may claim again. The lease ends with
+        :meth:`update_receipt`, :meth:`release_receipt`, or when ``until`` has passed: so of several
+        instances sharing a store one processes a receipt at a time, and the receipts of an
+        instance that died while processing them are taken up by another after a while."""
+
+    @abc.abstractmethod
+    def release_receipt(self, receipt_id: str, owner: str) -> None:
+        """End ``owner``'s lease on the receipt (processing was given up: a broker outage, say)."""
 
     @abc.abstractmethod
     def find_receipts(self, *, partner_id: str | None = None, status: str | None = None,

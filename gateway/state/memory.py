@@ -18,6 +18,7 @@ class MemoryStore(StateStore):
         self._numbers: dict[tuple[str, str], int] = {}
         self._outbound: dict[str, OutboundDocument] = {}
         self._leases: dict[str, tuple[str, datetime]] = {}  # document id -> (owner, until)
+        self._receipt_leases: dict[str, tuple[str, datetime]] = {}  # receipt id -> (owner, until)
 
     def add_receipt(self, receipt: Receipt) -> Receipt:
         with self._lock:
@@ -38,6 +39,22 @@ class MemoryStore(StateStore):
             if receipt.id not in self._receipts:
                 raise KeyError(receipt.id)
             self._receipts[receipt.id] = receipt
+            self._receipt_leases.pop(receipt.id, None)
+
+    def claim_receipt(self, receipt_id, owner, *, until, now=None) -> Receipt | None:
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            receipt = self._receipts.get(receipt_id)
+            held = self._receipt_leases.get(receipt_id)
+            if receipt is None or held is not None and held[0] != owner and held[1] > now:
+                return None
+            self._receipt_leases[receipt_id] = (owner, until)
+            return receipt
+
+    def release_receipt(self, receipt_id, owner) -> None:
+        with self._lock:
+            if self._receipt_leases.get(receipt_id, ("",))[0] == owner:
+                del self._receipt_leases[receipt_id]
 
     def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
         found = [r for r in self._receipts.values()

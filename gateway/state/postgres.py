@@ -92,7 +92,11 @@ SCHEMA: tuple[tuple[str, str], ...] = (
         error text,
         updated_at timestamptz,
         refs text[] NOT NULL DEFAULT '{}',
-        details jsonb NOT NULL DEFAULT '{}')"""),
+        details jsonb NOT NULL DEFAULT '{}',
+        lease_owner text,
+        lease_until timestamptz)"""),
+    ("receipts.lease_owner", "ALTER TABLE receipts ADD COLUMN IF NOT EXISTS lease_owner text"),
+    ("receipts.lease_until", "ALTER TABLE receipts ADD COLUMN IF NOT EXISTS lease_until timestamptz"),
     ("receipts_idempotency", """CREATE UNIQUE INDEX IF NOT EXISTS receipts_idempotency
         ON receipts (coalesce(partner_id, ''), idempotency_key) WHERE idempotency_key IS NOT NULL"""),
     ("receipts_received", "CREATE INDEX IF NOT EXISTS receipts_received ON receipts (received_at)"),
@@ -374,12 +378,30 @@ class PostgresStore(StateStore):
             changed = conn.execute(
                 "UPDATE receipts SET partner_id = %(partner_id)s, status = %(status)s, "
                 "interchange_ref = %(interchange_ref)s, events = %(events)s, error = %(error)s, "
-                f"updated_at = %(updated_at)s, details = %(details)s, refs = {_MERGED_REFS} WHERE id = %(id)s",
+                f"updated_at = %(updated_at)s, details = %(details)s, refs = {_MERGED_REFS}, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = %(id)s",
                 dict(id=r.id, partner_id=r.partner_id, status=r.status, interchange_ref=r.interchange_ref,
                      events=r.events, error=r.error, updated_at=_utc(r.updated_at), details=Jsonb(r.details or {}),
                      refs=list(r.refs))).rowcount
         if not changed:
             raise KeyError(r.id)
+
+    def claim_receipt(self, receipt_id, owner, *, until, now=None) -> Receipt | None:
+        # One statement, as claim_outbound: a concurrent claimant waits for the row lock and then
+        # finds the winner's lease.
+        with self._conn() as conn:
+            row = conn.execute(
+                "UPDATE receipts SET lease_owner = %(owner)s, lease_until = %(until)s WHERE id = %(id)s "
+                "AND (lease_owner IS NULL OR lease_owner = %(owner)s "
+                "OR lease_until <= coalesce(%(now)s::timestamptz, now())) "
+                f"RETURNING {_RECEIPT}",
+                dict(id=receipt_id, owner=owner, until=_utc(until), now=_utc(now))).fetchone()
+        return None if row is None else self._receipt(row)
+
+    def release_receipt(self, receipt_id, owner) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE receipts SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = %s AND lease_owner = %s", (receipt_id, owner))
 
     def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
         where, args = [], []

@@ -36,7 +36,9 @@ CREATE TABLE IF NOT EXISTS receipts (
     events INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     updated_at TEXT,
-    details TEXT
+    details TEXT,
+    lease_owner TEXT,  -- the intake processing it, until lease_until (see claim_receipt)
+    lease_until TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS receipts_idempotency
     ON receipts (coalesce(partner_id, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -129,8 +131,9 @@ class SqliteStore(StateStore):
                         self._db.execute(statement)
                     # Columns added since, before the indexes: one may be on such a column.
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
-                    if "details" not in columns:  # a file written before receipts had details
-                        self._db.execute("ALTER TABLE receipts ADD COLUMN details TEXT")
+                    for column in ("details", "lease_owner", "lease_until"):  # a file written before these
+                        if column not in columns:
+                            self._db.execute(f"ALTER TABLE receipts ADD COLUMN {column} TEXT")
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbound)")}
                     for column in ("external_ref", "lease_owner", "lease_until"):
                         if column not in columns:
@@ -187,13 +190,27 @@ class SqliteStore(StateStore):
         with self._write() as db:
             changed = db.execute(
                 "UPDATE receipts SET partner_id = ?, status = ?, interchange_ref = ?, events = ?, error = ?, "
-                "updated_at = ?, details = ? WHERE id = ?",
+                "updated_at = ?, details = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
                 (receipt.partner_id, receipt.status, receipt.interchange_ref, receipt.events, receipt.error,
                  _text(receipt.updated_at), _json(receipt.details), receipt.id)).rowcount
             if not changed:
                 raise KeyError(receipt.id)
             db.executemany("INSERT OR IGNORE INTO receipt_refs (ref, receipt_id) VALUES (?, ?)",
                            [(ref, receipt.id) for ref in receipt.refs])
+
+    def claim_receipt(self, receipt_id, owner, *, until, now=None) -> Receipt | None:
+        now = now or datetime.now(timezone.utc)
+        with self._write() as db:  # BEGIN IMMEDIATE: of several processes, one updates first
+            if not db.execute("UPDATE receipts SET lease_owner = ?, lease_until = ? WHERE id = ? "
+                              "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)",
+                              (owner, _text(until), receipt_id, owner, _text(now))).rowcount:
+                return None
+            return self.get_receipt(receipt_id)
+
+    def release_receipt(self, receipt_id, owner) -> None:
+        with self._write() as db:
+            db.execute("UPDATE receipts SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                       (receipt_id, owner))
 
     def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
         where, args = [], []

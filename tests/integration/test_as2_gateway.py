@@ -15,7 +15,7 @@ from adapters.as2.endpoint import As2Receiver, load_profiles
 from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.http.server import Server
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig, KafkaConfig
 from gateway.inbound.intake import Intake
@@ -58,7 +58,7 @@ def gateway(broker, ids, tmp_path_factory):
     parts = build(config)
     store = SqliteStore(tmp / "state.db")
     metrics = Metrics()
-    intake = Intake(Archive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1),
+    intake = Intake(LocalArchive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1),
                     metrics=metrics)
     intake.start(pause=1)
     app = create_app(intake=intake, partners=partners, config=config.http, keys=KeyRing({}), metrics=metrics)

@@ -13,7 +13,7 @@ import pytest
 from adapters.http.app import create_app
 from adapters.http.keys import ADMIN, KeyRing, hash_key
 from adapters.http.server import Server
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig, KafkaConfig
 from gateway.inbound.intake import Intake
@@ -51,7 +51,7 @@ def gateway(broker, tmp_path_factory):
     parts = build(config)
     store = SqliteStore(tmp / "state.db")
     metrics = Metrics()
-    intake = Intake(Archive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1),
+    intake = Intake(LocalArchive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1),
                     metrics=metrics)
     intake.start(pause=1)
     owners = {hash_key(ADMIN_KEY): ADMIN}
@@ -239,7 +239,7 @@ def test_readyz_says_when_the_broker_cannot_be_reached(tmp_path):
 
     sink = KafkaSink(f"127.0.0.1:{free_port()}", None)
     pipeline = Pipeline(Partners([]), None, sink)
-    intake = Intake(Archive(tmp_path), MemoryStore(), pipeline)
+    intake = Intake(LocalArchive(tmp_path), MemoryStore(), pipeline)
     from adapters.http.config import HttpServer
 
     app = create_app(intake=intake, partners=Partners([]), config=HttpServer(), keys=KeyRing({}), metrics=Metrics(),
@@ -261,7 +261,7 @@ def test_with_the_broker_down_documents_are_taken_in_up_to_the_backlog_then_refu
 
     sink = KafkaSink(f"127.0.0.1:{free_port()}", None, timeout=2)  # nobody listens there
     store = MemoryStore()
-    intake = Intake(Archive(tmp_path), store, Pipeline(Partners([]), None, sink), max_backlog=2)
+    intake = Intake(LocalArchive(tmp_path), store, Pipeline(Partners([]), None, sink), max_backlog=2)
     intake.start(pause=60)
     app = create_app(intake=intake, partners=Partners([]), config=HttpServer(admin_keys=[hash_key(ADMIN_KEY)]),
                      keys=KeyRing({hash_key(ADMIN_KEY): ADMIN}), metrics=intake.metrics)

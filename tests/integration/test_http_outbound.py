@@ -10,7 +10,7 @@ import pytest
 
 from adapters.http.config import HttpDelivery
 from adapters.http.outbound import HttpSender
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.errors import ConfigError
 from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import DELIVERY_FAILED, QUEUED, SENT, OutboundDocument
@@ -42,7 +42,7 @@ class Receiver(ThreadingHTTPServer):
 
 @pytest.fixture
 def queue(tmp_path):
-    store, archive = MemoryStore(), Archive(tmp_path)
+    store, archive = MemoryStore(), LocalArchive(tmp_path)
     raw_ref, _ = archive.put(b"ISA*00*...~ST*855*0001~")
     store.add_outbound(OutboundDocument(id="d1", partner_id="p", kind="855", raw_ref=raw_ref, control_ref="000000077",
                                         created_at=datetime.now(timezone.utc)))

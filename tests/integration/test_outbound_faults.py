@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapters.sftp.config import PushConfig
 from adapters.sftp.outbound import SftpSender
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.outbound.egress import Egress
 from gateway.events import SchemaSet
 from gateway.outbound.outbox import Dispatcher
@@ -25,7 +25,7 @@ def test_a_partner_server_down_for_a_while_gets_each_document_once(tmp_path):
     server = Sshd(tmp_path / "sshd")  # configured, not yet started: the partner's server is down
     folder = tmp_path / "incoming"
     folder.mkdir()
-    store, archive = SqliteStore(tmp_path / "state.db"), Archive(tmp_path / "archive")
+    store, archive = SqliteStore(tmp_path / "state.db"), LocalArchive(tmp_path / "archive")
     schemas = SchemaSet.load(ROOT / "schemas")
     routes = load_routes(ROOT / "mappings", schemas)
     egress = Egress(store, archive, routes.plan)

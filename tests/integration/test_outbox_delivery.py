@@ -18,7 +18,7 @@ import httpx
 
 from adapters.as2.outbound import As2Sender
 from adapters.http.keys import hash_key
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import CONFIRMED, OutboundDocument
 from gateway.state.memory import MemoryStore
@@ -82,7 +82,7 @@ def test_the_997_for_an_850_is_collected_from_the_hosted_outbox_with_openssh(bro
 
 
 def test_an_outbound_document_delivered_over_as2_is_confirmed_by_libas2_s_mdn(ids, libas2, tmp_path):  # noqa: F811
-    store, archive = MemoryStore(), Archive(tmp_path)
+    store, archive = MemoryStore(), LocalArchive(tmp_path)
     raw_ref, _ = archive.put(PAYLOAD)
     doc = OutboundDocument(id="o1", partner_id="libas2", kind="ORDRSP", raw_ref=raw_ref,
                            created_at=datetime.now(timezone.utc), control_ref="42")
@@ -111,7 +111,7 @@ def test_an_asynchronous_mdn_posted_to_the_gateway_confirms_the_document(ids, li
     from gateway.sinks.memory import MemorySink
     from gateway.state.base import SENT
 
-    store, archive = MemoryStore(), Archive(tmp_path)
+    store, archive = MemoryStore(), LocalArchive(tmp_path)
     intake = Intake(archive, store, Pipeline(Partners([]), None, MemorySink()))
     app = create_app(intake=intake, partners=Partners([]), config=HttpServer(), keys=KeyRing({}), metrics=Metrics())
     server = Server(app, port=0)

@@ -9,7 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import load_config
 from gateway.inbound.intake import Intake
@@ -37,7 +37,7 @@ def test_replay_after_a_mapping_fix_publishes_with_stable_ids(broker, tmp_path):
     config = load_config(config_file)
     store = SqliteStore(config.state)
     parts = build(config)
-    intake = Intake(Archive(config.archive), store, parts.pipeline, duplicate_window=timedelta(days=1))
+    intake = Intake(LocalArchive(config.archive), store, parts.pipeline, duplicate_window=timedelta(days=1))
     receipt = intake.take((ROOT / "samples/edifact/orders_d96a.edi").read_bytes(), channel="http")
     intake.process(receipt)
     parts.close()

@@ -12,7 +12,7 @@ import pytest
 from adapters.sftp.config import HostedAccount, PollConfig, SftpServerConfig
 from adapters.sftp.hosted import Account, HostedSftpServer
 from adapters.sftp.poll import SftpPoller
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig, KafkaConfig
 from gateway.inbound.intake import Intake
@@ -39,7 +39,7 @@ def intake(broker, tmp_path_factory):
                            mappings=ROOT / "mappings", schemas=ROOT / "schemas")
     parts = build(config)
     store = SqliteStore(tmp / "state.db")
-    intake = Intake(Archive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1))
+    intake = Intake(LocalArchive(tmp / "archive"), store, parts.pipeline, duplicate_window=timedelta(days=1))
     intake.start(pause=1)
     yield intake
     intake.stop()

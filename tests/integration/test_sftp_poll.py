@@ -13,7 +13,7 @@ import pytest
 from adapters.sftp.client import HostKeyMismatch
 from adapters.sftp.config import PollConfig
 from adapters.sftp.poll import SftpPoller
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.errors import TerminalError, TransientError
 from gateway.state.sqlite import SqliteStore
 from tests.sshd import Sshd, keygen
@@ -146,7 +146,7 @@ def test_a_restart_after_intake_but_before_the_move_does_not_take_the_file_in_tw
     stub.identify_partner, stub.stages = object(), []
     stub.stages.append(stub.identify_partner)
     store = SqliteStore(tmp_path / "state.db")
-    intake = Intake(Archive(tmp_path / "archive"), store, stub)
+    intake = Intake(LocalArchive(tmp_path / "archive"), store, stub)
     receipts = []
 
     def deliver(doc):

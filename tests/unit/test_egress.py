@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.outbound.egress import Egress
 from gateway.errors import TerminalError
 from gateway.state.memory import MemoryStore
@@ -39,7 +39,7 @@ class FakePlan:
 
 def egress(tmp_path, plans, dead=None):
     store = MemoryStore()
-    return store, Egress(store, Archive(tmp_path), lambda event_type, record: plans, dead_letters=dead)
+    return store, Egress(store, LocalArchive(tmp_path), lambda event_type, record: plans, dead_letters=dead)
 
 
 def test_an_event_is_rendered_once_per_partner_and_route_even_when_read_again(tmp_path):

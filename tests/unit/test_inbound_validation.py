@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.inbound.intake import Intake
@@ -37,7 +37,7 @@ def setup(tmp_path: Path, policy: str | None = "reject", functional: str = "997"
         partner.write_text(partner.read_text() + f"acknowledgements:\n  functional: \"{functional}\"\n")
     parts = build(GatewayConfig(mappings=mappings, schemas=ROOT / "schemas"), sink=MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    return Intake(Archive(tmp_path / "archive"), store, parts.pipeline), parts
+    return Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline), parts
 
 
 def acknowledgement(intake: Intake, receipt_id: str, kind: str):
@@ -138,7 +138,7 @@ def test_contrl_accepts_with_the_findings_listed_when_the_policy_accepts(tmp_pat
     intake, _ = setup(tmp_path)
     (tmp_path / "mappings" / "guides" / "brasserie.yaml").write_text("partner: brasserie-du-parc\npolicy: accept\n")
     parts = build(GatewayConfig(mappings=tmp_path / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
-    intake = Intake(Archive(tmp_path / "archive2"), SqliteStore(tmp_path / "state2.db"), parts.pipeline)
+    intake = Intake(LocalArchive(tmp_path / "archive2"), SqliteStore(tmp_path / "state2.db"), parts.pipeline)
     bad = ORDERS.replace(b"BGM+220+PO-45001+9", b"BGM+220+PO-45001+999")  # 1225 is an..3 and coded
     receipt = intake.take(bad.replace(b"+ORD000123++ORDERS'", b"+ORD000123++ORDERS++1'"), channel="http")
     outcome = intake.process(receipt)

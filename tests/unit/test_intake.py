@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from gateway.archive import Archive, TooLarge
+from gateway.archive import LocalArchive, TooLarge
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.errors import TransientError
@@ -28,7 +28,7 @@ IFTSTA = (ROOT / "samples/edifact/iftsta_d96a.edi").read_bytes()
 def make(tmp_path, sink=None):
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink or MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    return Intake(Archive(tmp_path / "archive"), store, parts.pipeline, max_bytes=1_000_000), parts
+    return Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline, max_bytes=1_000_000), parts
 
 
 def test_take_archives_the_bytes_and_commits_a_pending_receipt(tmp_path):
@@ -124,7 +124,7 @@ def test_a_partner_s_997_is_matched_to_the_document_it_acknowledges(tmp_path):
 
     store = MemoryStore()
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
-    intake = Intake(Archive(tmp_path / "archive"), store, parts.pipeline)
+    intake = Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline)
     raw_ref, _ = intake.archive.put(b"ISA*...855...~")
     sent = OutboundDocument(id="855-out", partner_id="acme-retail", kind="855", raw_ref=raw_ref, created_at=T0,
                             status=SENT, details={"expects_ack": True,
@@ -192,7 +192,7 @@ def test_beyond_the_backlog_nothing_more_is_taken_in_until_it_drains(tmp_path):
     from gateway.inbound.intake import BacklogFull
 
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
-    intake = Intake(Archive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,
+    intake = Intake(LocalArchive(tmp_path / "archive"), SqliteStore(tmp_path / "state.db"), parts.pipeline,
                     max_backlog=2)
     first = intake.take(ORDERS, channel="sftp")
     intake.take(IFTSTA, channel="sftp")
@@ -203,3 +203,35 @@ def test_beyond_the_backlog_nothing_more_is_taken_in_until_it_drains(tmp_path):
     intake.process(first)
     time.sleep(1.05)
     assert intake.backlog() == 1 and intake.take(b"UNB+UNOC:3+A+B+261120:0930+9'UNZ+0+9'", channel="sftp")
+
+
+def test_two_intakes_on_one_store_never_process_the_same_receipt_at_once(tmp_path):
+    """A restarted instance's recovery must leave receipts another live instance is processing to it,
+    and take up those of an instance that died holding them once their lease has run out."""
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    store = SqliteStore(tmp_path / "state.db")
+    archive = LocalArchive(tmp_path / "archive")
+    live = Intake(archive, store, parts.pipeline, lease=timedelta(seconds=0.5))
+    other_parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
+    restarted = Intake(archive, store, other_parts.pipeline, lease=timedelta(seconds=0.5))
+    receipt = live.take(ORDERS, channel="http")
+    now = datetime.now(timezone.utc)
+    assert store.claim_receipt(receipt.id, live.owner, until=now + live.lease, now=now)  # live is on it
+    assert restarted.recover() == 1 and other_parts.sink.events == []  # looked at, left alone
+    assert store.get_receipt(receipt.id).status == RECEIVED
+    time.sleep(0.6)  # live died holding it: its lease runs out
+    restarted.recover()
+    assert store.get_receipt(receipt.id).status == PUBLISHED and len(other_parts.sink.events) == 1
+    assert live.process(receipt).published == 0 and parts.sink.events == []  # done meanwhile: not again
+
+
+def test_a_failed_attempt_releases_the_receipt_at_once(tmp_path):
+    intake, parts = make(tmp_path)
+    receipt = intake.take(ORDERS, channel="http")
+    original = intake.archive.open
+    intake.archive.open = lambda ref: (_ for _ in ()).throw(TransientError("the archive is down"))
+    with pytest.raises(TransientError):
+        intake.process(receipt)
+    intake.archive.open = original
+    now = datetime.now(timezone.utc)
+    assert intake.store.claim_receipt(receipt.id, "another instance", until=now + timedelta(minutes=5), now=now)

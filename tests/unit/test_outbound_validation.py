@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.outbound.egress import Egress
@@ -35,7 +35,7 @@ def gateway(tmp_path: Path, *, with_prices: bool = True, po104_mandatory: bool =
     parts = build(GatewayConfig(mappings=mappings, schemas=ROOT / "schemas"), sink=MemorySink())
     routes = load_routes(mappings, parts.schemas)
     store, dead = MemoryStore(), []
-    egress = Egress(store, Archive(tmp_path / "archive"), routes.plan, dead_letters=dead.extend,
+    egress = Egress(store, LocalArchive(tmp_path / "archive"), routes.plan, dead_letters=dead.extend,
                     check=checker(parts.partners))
     item = json.loads(EVENT.read_text())
     if not with_prices:

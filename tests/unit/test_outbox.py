@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.base import Outbound
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.errors import TerminalError, TransientError
 from gateway.outbound.outbox import Dispatcher
 from gateway.state.base import CONFIRMED, DELIVERY_FAILED, OVERDUE, QUEUED, SENT, OutboundDocument
@@ -41,7 +41,7 @@ class Recorder(Outbound):
 
 @pytest.fixture
 def outbox(tmp_path):
-    store, archive = MemoryStore(), Archive(tmp_path)
+    store, archive = MemoryStore(), LocalArchive(tmp_path)
 
     def queue(partner="acme", kind="997", data=b"ISA*...~", control_ref="000000007") -> OutboundDocument:
         raw_ref, _ = archive.put(data)
@@ -267,7 +267,7 @@ def shared_stores(request, tmp_path):
 
 def test_two_dispatchers_sharing_a_store_send_every_document_exactly_once(shared_stores, tmp_path):
     documents = [f"ISA*{i:03d}~".encode() for i in range(50)]
-    archive = Archive(tmp_path / "archive")  # a volume both instances see
+    archive = LocalArchive(tmp_path / "archive")  # a volume both instances see
     created = datetime.now(timezone.utc)
     for i, data in enumerate(documents):
         raw_ref, _ = archive.put(data)
@@ -276,7 +276,7 @@ def test_two_dispatchers_sharing_a_store_send_every_document_exactly_once(shared
             control_ref=f"{i:09d}"))
     received: list[bytes] = []
     channels = [SlowChannel(received) for _ in shared_stores]
-    dispatchers = [Dispatcher(store, Archive(tmp_path / "archive"), {"acme": channel})
+    dispatchers = [Dispatcher(store, LocalArchive(tmp_path / "archive"), {"acme": channel})
                    for store, channel in zip(shared_stores, channels)]
     barrier = threading.Barrier(len(dispatchers))
     errors: list[BaseException] = []

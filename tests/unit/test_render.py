@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.outbound.egress import Egress
@@ -749,7 +749,7 @@ def test_routes_plan_feeds_the_egress_with_numbers_from_the_state_store(tmp_path
     routes = load_routes(ROOT / "mappings", SCHEMAS)
     store = MemoryStore()
     dead = []
-    egress = Egress(store, Archive(tmp_path), routes.plan, dead_letters=dead.extend)
+    egress = Egress(store, LocalArchive(tmp_path), routes.plan, dead_letters=dead.extend)
     [queued] = egress.handle("OrderResponded", RESPONSE, now=NOW)
     doc = queued.document
     assert (doc.partner_id, doc.kind, doc.control_ref) == ("brasserie-du-parc", "ORDRSP", "1")

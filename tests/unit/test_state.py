@@ -276,6 +276,33 @@ def test_concurrent_claims_of_one_outbound_document_have_exactly_one_winner(stor
         assert sum(got is not None for got in results) == 1, results
 
 
+def test_a_receipt_is_leased_to_one_processor_at_a_time_until_recorded_released_or_run_out(store):
+    r = store.add_receipt(receipt())
+    minute = timedelta(minutes=1)
+    assert store.claim_receipt(r.id, "a", until=T0 + 5 * minute, now=T0) == r
+    assert store.claim_receipt(r.id, "b", until=T0 + 6 * minute, now=T0 + minute) is None  # a's lease runs
+    assert store.claim_receipt(r.id, "a", until=T0 + 6 * minute, now=T0 + minute) == r  # a may renew it
+    assert store.claim_receipt(r.id, "b", until=T0 + 9 * minute, now=T0 + 6 * minute) == r  # ran out: a died
+    assert store.claim_receipt(r.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute) is None  # now b's
+    store.release_receipt(r.id, "a")  # not a's to release
+    assert store.claim_receipt(r.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute) is None
+    store.release_receipt(r.id, "b")  # b gave up (the broker is down): free at once
+    assert store.claim_receipt(r.id, "a", until=T0 + 9 * minute, now=T0 + 7 * minute) == r
+    done = r.with_status(PUBLISHED, events=2)
+    store.update_receipt(done)  # recording the result ends the lease
+    got = store.claim_receipt(r.id, "b", until=T0 + 9 * minute, now=T0 + 7 * minute)
+    assert got == done and got.status == PUBLISHED  # as it is now: the claimant sees it is done
+    assert store.claim_receipt("nothing", "a", until=T0 + minute, now=T0) is None
+
+
+def test_concurrent_claims_of_one_receipt_have_exactly_one_winner(store):
+    receipts = [store.add_receipt(receipt()) for _ in range(10)]
+    now = datetime.now(timezone.utc)
+    for r in receipts:
+        results = _race(8, lambda i: store.claim_receipt(r.id, f"owner-{i}", until=now + timedelta(minutes=5)))
+        assert sum(got is not None for got in results) == 1, results
+
+
 def test_a_durable_store_keeps_everything_across_a_reopen(location):
     s = open_store(location)
     r = s.add_receipt(receipt(status=DUPLICATE, refs=("PO-1",)))
@@ -313,6 +340,27 @@ def leased_once(store) -> None:
     try:
         assert store.claim_outbound("d1", "a", until=T0 + timedelta(minutes=5), now=T0).id == "d1"
         assert store.claim_outbound("d1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
+    finally:
+        store.close()
+
+
+def test_a_sqlite_file_from_before_receipt_leases_is_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE receipts (id TEXT PRIMARY KEY, channel TEXT NOT NULL, raw_ref TEXT NOT NULL, "
+                "size INTEGER NOT NULL, received_at TEXT NOT NULL, partner_id TEXT, status TEXT NOT NULL, "
+                "idempotency_key TEXT, interchange_ref TEXT, events INTEGER NOT NULL DEFAULT 0, error TEXT, "
+                "updated_at TEXT, details TEXT)")
+    old.execute("INSERT INTO receipts VALUES ('r1', 'http', 'sha256:ab', 3, '2026-11-20T09:30:00.000000Z', NULL, "
+                "'received', NULL, NULL, 0, NULL, NULL, NULL)")
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    try:
+        assert store.claim_receipt("r1", "a", until=T0 + timedelta(minutes=5), now=T0).id == "r1"
+        assert store.claim_receipt("r1", "b", until=T0 + timedelta(minutes=5), now=T0) is None
     finally:
         store.close()
 

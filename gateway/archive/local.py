@@ -1,9 +1,10 @@
-"""The raw-document archive: content-addressed files, written durably.
+"""The archive in a local folder: content-addressed files, written durably.
 
 ``put`` streams a document to a temporary file while hashing it, fsyncs it,
 renames it to ``sha256/ab/cdef...`` and fsyncs the folder, so that once it
-returns the bytes survive a crash. The same bytes are stored once. Nothing is
-ever changed or deleted here: replays and dead letters point at these files.
+returns the bytes survive a crash. Several instances may share the folder
+only on one host or a shared volume; :mod:`gateway.archive.s3` is for
+instances that share nothing but the network.
 """
 
 from __future__ import annotations
@@ -14,28 +15,24 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway.errors import TerminalError
-
-CHUNK = 1 << 20
+from gateway.archive.base import Archive, TooLarge, blocks, key_of
 
 
-class TooLarge(TerminalError):
-    """The document is larger than the configured limit (nothing was kept)."""
-
-
-class Archive:
+class LocalArchive(Archive):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
 
+    def __repr__(self) -> str:
+        return f"LocalArchive({str(self.root)!r})"
+
     def put(self, stream: BinaryIO | bytes, *, max_bytes: int | None = None) -> tuple[str, int]:
-        """Store the document; ``(raw_ref, size)`` once it is on disk."""
         digest = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                for block in _blocks(stream):
+                for block in blocks(stream):
                     size += len(block)
                     if max_bytes is not None and size > max_bytes:
                         raise TooLarge(f"the document is larger than {max_bytes} bytes")
@@ -54,26 +51,13 @@ class Archive:
             raise
 
     def path(self, raw_ref: str) -> Path:
-        algorithm, _, hexdigest = raw_ref.partition(":")
-        if algorithm != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
-            raise ValueError(f"not an archive reference: {raw_ref!r}")
-        return self.root / "sha256" / hexdigest[:2] / hexdigest[2:]
+        return self.root / key_of(raw_ref)
 
     def open(self, raw_ref: str) -> BinaryIO:
         return self.path(raw_ref).open("rb")
 
-
-def _blocks(stream: BinaryIO | bytes):
-    if isinstance(stream, (bytes, bytearray, memoryview)):
-        data = bytes(stream)
-        for start in range(0, len(data), CHUNK):
-            yield data[start : start + CHUNK]
-        return
-    while True:
-        block = stream.read(CHUNK)
-        if not block:
-            return
-        yield block
+    def exists(self, raw_ref: str) -> bool:
+        return self.path(raw_ref).is_file()
 
 
 def fsync_dir(folder: Path) -> None:
