@@ -3,6 +3,8 @@ through its chromedriver (selenium), against the real broker.
 
 The gateway first runs without Brasserie du Parc's partner file, so its order fails ("no partner");
 then it is restarted with the file back (a mapping fix), and the order is replayed from the page.
+Widget Supply's 850 (rendered from the order) is delivered over HTTP to a loopback receiver that
+refuses it with 400 (terminal: a failed delivery) until the test lets it through and re-drives it.
 
 Screenshots are taken on the way (into the test's folder; with EDIGW_UI_SCREENSHOTS=docs/ui into that
 folder, which is how the ones in docs/ui were made).
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,7 +25,6 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from adapters.http.keys import hash_key
@@ -63,7 +66,31 @@ def _settled(url: str, receipt_id: str, timeout: float = 60) -> dict:
         time.sleep(0.2)
 
 
-def _mappings(where: Path, *, with_brasserie: bool) -> Path:
+class Receiver(ThreadingHTTPServer):
+    """A partner's HTTP endpoint on loopback: answers ``status`` and keeps what was posted."""
+
+    def __init__(self) -> None:
+        self.status, self.bodies = 400, []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if receiver.status < 300:
+                    receiver.bodies.append(body)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/edi"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def _mappings(where: Path, *, with_brasserie: bool, deliver_to: str) -> Path:
     shutil.copytree(ROOT / "mappings", where, dirs_exist_ok=True)
     brasserie = where / "brasserie-du-parc.yaml"
     if with_brasserie:
@@ -75,6 +102,10 @@ def _mappings(where: Path, *, with_brasserie: bool) -> Path:
     if "api_keys" not in acme.read_text():
         with acme.open("a") as f:
             f.write(f"\nchannels:\n  http:\n    api_keys: [{hash_key(ACME)}]\n")
+    widget = where / "widget-supply.yaml"
+    if "\nchannels:" not in widget.read_text():
+        with widget.open("a") as f:
+            f.write(f"\nchannels:\n  http:\n    deliver: {{url: '{deliver_to}', timeout_seconds: 5}}\n")
     return where
 
 
@@ -83,15 +114,17 @@ def site(broker, tmp_path_factory):
     """The gateway after the mapping fix, with one order failed before it, one broken order, one X12
     850 of Acme's; and what was posted, by name."""
     home = tmp_path_factory.mktemp("ui")
-    mappings = _mappings(home / "mappings", with_brasserie=False)
-    gateway = Gateway(home, broker.bootstrap, "ui.order-created", mappings=mappings)
+    receiver = Receiver()
+    mappings = _mappings(home / "mappings", with_brasserie=False, deliver_to=receiver.url)
+    gateway = Gateway(home, broker.bootstrap, "ui.order-created", mappings=mappings,
+                      extra="delivery: {interval_seconds: 0.3}\n")
     gateway.start()
     try:
         unmapped = _post(gateway.url, _order("PO-UI-REPLAY", "UIREPLAY1"), ADMIN_KEY)
         assert _settled(gateway.url, unmapped)["status"] == "failed"
     finally:
         gateway.stop()
-    _mappings(mappings, with_brasserie=True)  # the fix; the same state store and archive
+    _mappings(mappings, with_brasserie=True, deliver_to=receiver.url)  # the fix; the same store and archive
     gateway.start()
     try:
         posted = {"unmapped": unmapped,
@@ -101,9 +134,24 @@ def site(broker, tmp_path_factory):
                                 "application/EDI-X12")}
         for name in ("order", "broken", "acme"):
             assert _settled(gateway.url, posted[name])["status"] != "received", name
+        posted["undelivered"] = _undelivered(gateway.url, "widget-supply")
+        gateway.receiver = receiver
         yield gateway, posted
     finally:
         gateway.stop()
+        receiver.shutdown()
+
+
+def _undelivered(url: str, partner: str, timeout: float = 60) -> str:
+    """The id of the partner's first failed outbound document, once there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = httpx.get(f"{url}/v1/outbound", params={"partner": partner, "status": "failed"},
+                          headers={"X-API-Key": ADMIN_KEY}, timeout=30).json()["documents"]
+        if found:
+            return found[0]["id"]
+        assert time.monotonic() < deadline, "no failed delivery for " + partner
+        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +178,8 @@ def shots(tmp_path_factory):
 
     def take(driver, name: str) -> Path:
         path = where / f"{name}.png"
-        height = driver.execute_script("return document.body.scrollHeight")
-        driver.set_window_size(1280, min(max(height + 40, 500), 1400))
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1280, min(max(height + 160, 500), 1500))  # the window's frame included
         assert driver.save_screenshot(str(path)), path
         driver.set_window_size(1280, 900)
         return path
@@ -140,9 +188,10 @@ def shots(tmp_path_factory):
 
 def click(driver, element) -> None:
     """Click what submits a form, and wait for the next page."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.beforeClick = true")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return window.beforeClick === undefined && document.readyState === 'complete'"))
 
 
 def login(driver, url: str, key: str) -> None:
@@ -178,7 +227,7 @@ def test_search_by_order_number_status_and_partner(site, browser, shots):
     gateway, posted = site
     login(browser, gateway.url, ADMIN_KEY)
     listed = rows(browser, "documents")
-    assert set(posted.values()) <= set(listed)
+    assert {posted[name] for name in ("unmapped", "order", "broken", "acme")} <= set(listed)
     shots(browser, "documents")
     browser.find_element(By.ID, "ref").send_keys("PO-UI-1")
     click(browser, browser.find_element(By.ID, "find"))
@@ -236,6 +285,27 @@ def test_a_dead_letter_is_replayed_from_the_page(site, browser, shots):
     assert status["status"] == "published" and status["events"] == 1
     browser.get(f"{gateway.url}/ui/dead-letters")
     assert posted["unmapped"] not in rows(browser, "failed")
+
+
+def test_a_failed_delivery_is_re_driven_from_the_page(site, browser, shots):
+    gateway, posted = site
+    undelivered = posted["undelivered"]
+    login(browser, gateway.url, ADMIN_KEY)
+    browser.get(f"{gateway.url}/ui/dead-letters")
+    row = browser.find_element(By.CSS_SELECTOR, f"#undelivered tr[data-id='{undelivered}']")
+    assert "HTTP 400" in row.text and "widget-supply" in row.text
+    gateway.receiver.status = 200  # the partner fixed its endpoint
+    click(browser, row.find_element(By.CSS_SELECTOR, "button.redrive"))
+    assert browser.current_url == f"{gateway.url}/ui/outbound/{undelivered}"
+    assert "re-driven" in browser.find_element(By.ID, "flash").text
+    deadline = time.monotonic() + 30
+    while "sent" not in browser.find_element(By.ID, "outbound-status").text:
+        assert time.monotonic() < deadline, browser.find_element(By.ID, "outbound-status").text
+        time.sleep(0.3)
+        browser.refresh()
+    assert len(gateway.receiver.bodies) == 1 and gateway.receiver.bodies[0].startswith(b"ISA")
+    assert "awaited" in browser.find_element(By.ID, "partner-ack").text  # the partner's 997 is due next
+    shots(browser, "outbound-detail")
 
 
 def test_a_partner_key_sees_only_its_own_documents(site, browser):

@@ -12,6 +12,7 @@ constant time); one without it, or with another, is refused with 403.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +46,7 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
     at start-up: they end when the gateway restarts."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = _when
+    templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False, default=str)
     pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     pages.add_middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32),
                          session_cookie="edigw_session", path="/ui", same_site="lax", max_age=8 * 3600)

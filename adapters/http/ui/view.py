@@ -210,7 +210,9 @@ def chart_svg(series: list[tuple[date, int, int]], *, width: int = 720, height: 
                      f'height="{h_all:.1f}"/>'
                      f'<rect class="failed" x="{x:.1f}" y="{top + plot_h - h_bad:.1f}" width="{bar:.1f}" '
                      f'height="{h_bad:.1f}"/></g>')
-        if n % max(1, len(series) // 7) == 0 or n == len(series) - 1:
+        every = max(1, len(series) // 7)
+        last = len(series) - 1
+        if n == last or (n % every == 0 and last - n >= every):
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 10}" text-anchor="middle" class="label">'
                          f'{day.strftime("%m-%d")}</text>')
     parts.append("</svg>")
