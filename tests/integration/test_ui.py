@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -244,6 +245,16 @@ def test_search_by_order_number_status_and_partner(site, browser, shots):
     # by the interchange control number (UNB 0020)
     browser.get(f"{gateway.url}/ui/?ref=UIORDER1")
     assert rows(browser, "documents") == [posted["order"]]
+    # by date: everything was received today (UTC), nothing tomorrow
+    today = datetime.now(timezone.utc).date()
+    browser.get(f"{gateway.url}/ui/?since={today}&until={today}")
+    assert {posted[name] for name in ("unmapped", "order", "broken", "acme")} <= set(rows(browser, "documents"))
+    browser.get(f"{gateway.url}/ui/?since={today + timedelta(days=1)}")
+    assert rows(browser, "documents") == []
+    browser.get(f"{gateway.url}/ui/?until={today - timedelta(days=1)}")
+    assert rows(browser, "documents") == []
+    browser.get(f"{gateway.url}/ui/?since=yesterday")
+    assert "not a date" in browser.find_element(By.CSS_SELECTOR, "p.problem").text
 
 
 def test_a_detail_shows_the_raw_document_with_its_error_segment_marked(site, browser, shots):
@@ -266,6 +277,11 @@ def test_a_detail_shows_the_raw_document_with_its_error_segment_marked(site, bro
     timeline = browser.find_element(By.ID, "timeline").text
     assert "received over http" in timeline and "published" in timeline
     shots(browser, "document")
+    # Acme's 850 was answered with a 997: listed with its control number, and in the timeline
+    browser.get(f"{gateway.url}/ui/documents/{posted['acme']}")
+    [ack] = browser.find_elements(By.CSS_SELECTOR, "#acks-sent tbody tr")
+    assert ack.text.startswith("997 000000001")
+    assert "997 000000001 queued for the partner" in browser.find_element(By.ID, "timeline").text
 
 
 def test_a_dead_letter_is_replayed_from_the_page(site, browser, shots):
