@@ -80,6 +80,10 @@ class Tracking:
         if receipt.status != "failed":
             raise NotReplayable(f"document {receipt_id} is {receipt.status}; only failed documents are replayed "
                                 "here (edigw replay takes any)")
+        refused = [e for e in receipt.details.get("errors", []) if e.get("stage") == "http"]
+        if refused:  # e.g. PARTNER_MISMATCH: the pipeline would publish what the sender was not entitled to
+            raise NotReplayable(f"document {receipt_id} was refused when it was posted ({refused[0].get('code')}): "
+                                "it is kept, not replayed")
         log.info("document replayed", receipt=receipt_id, previous_error=receipt.error)
         self.intake.process(receipt)
         return self.store.get_receipt(receipt_id)
