@@ -179,8 +179,9 @@ def shots(tmp_path_factory):
 
     def take(driver, name: str) -> Path:
         path = where / f"{name}.png"
+        driver.set_window_size(1100, 900)
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1280, min(max(height + 160, 500), 1500))  # the window's frame included
+        driver.set_window_size(1100, min(max(height + 160, 420), 1200))  # the window's frame included
         assert driver.save_screenshot(str(path)), path
         driver.set_window_size(1280, 900)
         return path
