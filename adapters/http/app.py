@@ -356,14 +356,15 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
 
     @app.get("/v1/documents", response_model=DocumentList, tags=["documents"],
              summary="Find documents by partner, status or reference (interchange or business, e.g. an order "
-                     "number)")
+                     "number), received from since and before until")
     def list_documents(request: Request, partner: str | None = None,
                        status: Status | None = None,
-                       ref: str | None = None, since: datetime | None = None,
+                       ref: str | None = None, since: datetime | None = None, until: datetime | None = None,
                        limit: int = Query(default=50, ge=1, le=1000)) -> DocumentList:
         owner = caller(request)
         try:
-            found = tracking.find(owner, partner=partner, status=status, ref=ref, since=since, limit=limit)
+            found = tracking.find(owner, partner=partner, status=status, ref=ref, since=since, until=until,
+                                  limit=limit)
         except NotAllowed as exc:
             raise Refused(403, "Not your partner id", str(exc), reason="other_partner") from None
         return DocumentList(documents=[status_of(r) for r in found])

@@ -43,9 +43,9 @@ class Tracking:
         return receipt
 
     def find(self, owner: str, *, partner: str | None = None, status: str | None = None, ref: str | None = None,
-             since: datetime | None = None, limit: int = 50) -> list[Receipt]:
+             since: datetime | None = None, until: datetime | None = None, limit: int = 50) -> list[Receipt]:
         return self.store.find_receipts(partner_id=self.partner_filter(owner, partner), status=status, ref=ref,
-                                        since=since, limit=limit)
+                                        since=since, until=until, limit=limit)
 
     def partner_filter(self, owner: str, partner: str | None) -> str | None:
         """The partner a query is restricted to: the key's own, whatever is asked, for a partner key."""

@@ -381,7 +381,8 @@ class PostgresStore(StateStore):
         if not changed:
             raise KeyError(r.id)
 
-    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100,
+                      until=None) -> list[Receipt]:
         where, args = [], []
         if partner_id is not None:
             where.append("partner_id = %s")
@@ -392,6 +393,9 @@ class PostgresStore(StateStore):
         if since is not None:
             where.append("received_at >= %s")
             args.append(_utc(since))
+        if until is not None:
+            where.append("received_at < %s")
+            args.append(_utc(until))
         if ref is not None:
             where.append("(interchange_ref = %s OR refs @> ARRAY[%s]::text[])")
             args += [ref, ref]

@@ -195,7 +195,8 @@ class SqliteStore(StateStore):
             db.executemany("INSERT OR IGNORE INTO receipt_refs (ref, receipt_id) VALUES (?, ?)",
                            [(ref, receipt.id) for ref in receipt.refs])
 
-    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100,
+                      until=None) -> list[Receipt]:
         where, args = [], []
         if partner_id is not None:
             where.append("partner_id = ?")
@@ -206,6 +207,9 @@ class SqliteStore(StateStore):
         if since is not None:
             where.append("received_at >= ?")
             args.append(_text(since))
+        if until is not None:
+            where.append("received_at < ?")
+            args.append(_text(until))
         if ref is not None:
             where.append("(interchange_ref = ? OR id IN (SELECT receipt_id FROM receipt_refs WHERE ref = ?))")
             args += [ref, ref]

@@ -139,21 +139,22 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
         found = []
         try:
             start, end = view.parse_day(since), view.parse_day(until)
+        except ValueError:
+            start = end = None
+            problem = f"from/to: {since or until!r} is not a date (2026-11-01) or time (2026-11-01T08:00)"
+        if status and status not in STATUSES:
+            problem = f"status {status}: not one of {', '.join(STATUSES)}"
+        if problem is None:
             start = start.replace(tzinfo=timezone.utc) if start and not start.tzinfo else start
             end = end.replace(tzinfo=timezone.utc) if end and not end.tzinfo else end
             if end is not None and len(until) <= 10:
                 end += timedelta(days=1)  # a date: to the end of that day
-            if status and status not in STATUSES:
-                raise ValueError(f"status {status}: not one of {', '.join(STATUSES)}")
             limit = max(1, min(limit, 1000))
-            found = tracking.find(owner, partner=partner or None, status=status or None, ref=ref.strip() or None,
-                                  since=start, limit=limit if end is None else 10 * limit)
-            if end is not None:
-                found = [r for r in found if r.received_at < end][:limit]
-        except ValueError as exc:
-            problem = str(exc) if "status" in str(exc) else "since/until: not a date (2026-11-01) or time"
-        except NotAllowed as exc:
-            raise Forbidden(str(exc)) from None
+            try:
+                found = tracking.find(owner, partner=partner or None, status=status or None,
+                                      ref=ref.strip() or None, since=start, until=end, limit=limit)
+            except NotAllowed as exc:
+                raise Forbidden(str(exc)) from None
         return page(request, "documents.html", {
             "title": "Documents", "documents": found, "statuses": STATUSES, "problem": problem,
             "partner_ids": _partner_ids(partners, owner),
