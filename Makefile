@@ -17,13 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,embedded,s3]'
 	touch $@
 
-# What the tests start besides Python: OpenSSH's sshd (SFTP tests) and PostgreSQL (state store tests;
-# Debian keeps initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off the PATH).
+# What the tests start besides Python: OpenSSH's sshd (SFTP tests), PostgreSQL (state store tests;
+# Debian keeps initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off the PATH) and Debian's
+# chromium with its chromedriver (the tracking pages' browser tests; selenium drives the system browser).
 SYSTEM := $(VENV)/.system-stamp
 $(SYSTEM): Makefile
 	@command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
 	@test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@mkdir -p $(VENV) && touch $@
 
 # The independent AS2 peer of the interoperability tests: libas2 on Node.js, from tests/as2peer's lock file.

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.config import HttpServer, RateLimit
 from adapters.http.keys import ADMIN, KeyRing
+from adapters.http.tracking import NotAllowed, NotReplayable, Tracking
 from gateway.errors import EdiSyntaxError, GatewayError, TransientError
 from gateway.inbound.intake import Intake
 from gateway.mapping.loader import Partners
@@ -162,9 +163,11 @@ class TokenBucket:
 
 # -- the application -----------------------------------------------------------------------------
 def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: KeyRing,
-               metrics: Metrics, ready: Callable[[], None] = lambda: None) -> FastAPI:
-    """The API over an intake. ``ready`` raises when a dependency (broker, store) is unreachable."""
+               metrics: Metrics, ready: Callable[[], None] = lambda: None, pages: bool = True) -> FastAPI:
+    """The API over an intake. ``ready`` raises when a dependency (broker, store) is unreachable.
+    With ``pages``, the tracking pages are served under ``/ui`` (see :mod:`adapters.http.ui`)."""
     store = intake.store
+    tracking = Tracking(intake)
     buckets = {p.id: TokenBucket(p.spec.channels.http.rate_limit) for p in partners.all
                if p.spec.channels.http is not None and p.spec.channels.http.rate_limit is not None}
     limits = {p.id: p.spec.channels.http.max_document_bytes for p in partners.all
@@ -210,8 +213,9 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
                           reason="unknown_key", headers={"WWW-Authenticate": "Bearer"})
         return owner
 
-    def visible(owner: str, receipt: Receipt | None, receipt_id: str) -> Receipt:
-        if receipt is None or (owner != ADMIN and receipt.partner_id != owner):
+    def visible(owner: str, receipt_id: str) -> Receipt:
+        receipt = tracking.receipt(owner, receipt_id)
+        if receipt is None:
             raise Refused(404, "No such document", f"no document {receipt_id} for this API key", reason="unknown")
         return receipt
 
@@ -305,12 +309,39 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
              summary="What became of a document, received or sent", responses={404: {"model": Problem}})
     def get_document(receipt_id: str, request: Request) -> DocumentStatus | OutboundStatus:
         owner = caller(request)
-        receipt = store.get_receipt(receipt_id)
-        if receipt is None:
-            sent = store.get_outbound(receipt_id)
-            if sent is not None and (owner == ADMIN or sent.partner_id == owner):
+        if store.get_receipt(receipt_id) is None:
+            sent = tracking.outbound(owner, receipt_id)
+            if sent is not None:
                 return _outbound(sent)
-        return status_of(visible(owner, receipt, receipt_id))
+        return status_of(visible(owner, receipt_id))
+
+    @app.post("/v1/documents/{receipt_id}/replay", response_model=DocumentStatus, tags=["documents"],
+              summary="Process a failed document again (admin keys); its events keep their ids",
+              responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}})
+    def replay(receipt_id: str, request: Request) -> DocumentStatus:
+        owner = caller(request)
+        visible(owner, receipt_id)
+        try:
+            return status_of(tracking.replay(owner, receipt_id))
+        except NotAllowed as exc:
+            raise Refused(403, "Admin key required", str(exc), reason="not_admin") from None
+        except NotReplayable as exc:
+            raise Refused(409, "Not a failed document", str(exc), reason="not_failed") from None
+
+    @app.post("/v1/outbound/{document_id}/redrive", response_model=OutboundStatus, tags=["documents"],
+              summary="Queue a failed outbound document for delivery again (admin keys)",
+              responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}})
+    def redrive(document_id: str, request: Request) -> OutboundStatus:
+        owner = caller(request)
+        if tracking.outbound(owner, document_id) is None:
+            raise Refused(404, "No such document", f"no outbound document {document_id} for this API key",
+                          reason="unknown")
+        try:
+            return _outbound(tracking.redrive(owner, document_id))
+        except NotAllowed as exc:
+            raise Refused(403, "Admin key required", str(exc), reason="not_admin") from None
+        except NotReplayable as exc:
+            raise Refused(409, "Not a failed delivery", str(exc), reason="not_failed") from None
 
     @app.get("/v1/outbound", response_model=OutboundList, tags=["documents"],
              summary="Documents the gateway sends partners (rendered events, acknowledgements)")
@@ -325,18 +356,17 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
 
     @app.get("/v1/documents", response_model=DocumentList, tags=["documents"],
              summary="Find documents by partner, status or reference (interchange or business, e.g. an order "
-                     "number)")
+                     "number), received from since and before until")
     def list_documents(request: Request, partner: str | None = None,
                        status: Status | None = None,
-                       ref: str | None = None, since: datetime | None = None,
+                       ref: str | None = None, since: datetime | None = None, until: datetime | None = None,
                        limit: int = Query(default=50, ge=1, le=1000)) -> DocumentList:
         owner = caller(request)
-        if owner != ADMIN:
-            if partner is not None and partner != owner:
-                raise Refused(403, "Not your partner id", f"this API key belongs to {owner}, not {partner}",
-                              reason="other_partner")
-            partner = owner
-        found = store.find_receipts(partner_id=partner, status=status, ref=ref, since=since, limit=limit)
+        try:
+            found = tracking.find(owner, partner=partner, status=status, ref=ref, since=since, until=until,
+                                  limit=limit)
+        except NotAllowed as exc:
+            raise Refused(403, "Not your partner id", str(exc), reason="other_partner") from None
         return DocumentList(documents=[status_of(r) for r in found])
 
     @app.get("/v1/documents/{receipt_id}/acknowledgements/{ack_id}", tags=["documents"],
@@ -344,7 +374,7 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
              responses={200: {"content": {"application/octet-stream": {}}}, 404: {"model": Problem}})
     def get_acknowledgement(receipt_id: str, ack_id: str, request: Request) -> Response:
         owner = caller(request)
-        visible(owner, store.get_receipt(receipt_id), receipt_id)
+        visible(owner, receipt_id)
         for ack in store.find_outbound(receipt_id=receipt_id):
             if ack.id == ack_id:
                 with intake.archive.open(ack.raw_ref) as stream:
@@ -372,6 +402,10 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
     def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    if pages:
+        from adapters.http.ui.routes import tracking_pages
+
+        app.mount("/ui", tracking_pages(tracking, partners, keys, pipeline=intake.pipeline))
     return app
 
 

@@ -34,7 +34,10 @@ class KeyRing:
     def owner(self, key: str | None) -> str | None:
         if not key:
             return None
-        presented = hash_key(key)
+        return self.owner_of_hash(hash_key(key))
+
+    def owner_of_hash(self, presented: str) -> str | None:
+        """Who the key with this hash belongs to (a session keeps the hash, never the key)."""
         found = None
         for known, owner in self.owners.items():  # constant time per entry, no early exit
             if hmac.compare_digest(known, presented):

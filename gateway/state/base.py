@@ -100,9 +100,11 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def find_receipts(self, *, partner_id: str | None = None, status: str | None = None,
-                      ref: str | None = None, since: datetime | None = None, limit: int = 100) -> list[Receipt]:
+                      ref: str | None = None, since: datetime | None = None, limit: int = 100,
+                      until: datetime | None = None) -> list[Receipt]:
         """Receipts matching every given criterion, newest first. ``ref`` matches an
-        interchange reference or a business reference."""
+        interchange reference or a business reference; received from ``since`` on and
+        before ``until``."""
 
     def pending(self, limit: int = 1000) -> list[Receipt]:
         """Receipts taken in but not finished: what a restart processes again."""

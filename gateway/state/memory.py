@@ -56,10 +56,11 @@ class MemoryStore(StateStore):
             if self._receipt_leases.get(receipt_id, ("",))[0] == owner:
                 del self._receipt_leases[receipt_id]
 
-    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100,
+                      until=None) -> list[Receipt]:
         found = [r for r in self._receipts.values()
                  if (partner_id is None or r.partner_id == partner_id) and (status is None or r.status == status)
-                 and (since is None or r.received_at >= since)
+                 and (since is None or r.received_at >= since) and (until is None or r.received_at < until)
                  and (ref is None or r.interchange_ref == ref or ref in r.refs)]
         return sorted(found, key=lambda r: (r.received_at, r.id), reverse=True)[:limit]
 

@@ -403,7 +403,8 @@ class PostgresStore(StateStore):
             conn.execute("UPDATE receipts SET lease_owner = NULL, lease_until = NULL "
                          "WHERE id = %s AND lease_owner = %s", (receipt_id, owner))
 
-    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100,
+                      until=None) -> list[Receipt]:
         where, args = [], []
         if partner_id is not None:
             where.append("partner_id = %s")
@@ -414,6 +415,9 @@ class PostgresStore(StateStore):
         if since is not None:
             where.append("received_at >= %s")
             args.append(_utc(since))
+        if until is not None:
+            where.append("received_at < %s")
+            args.append(_utc(until))
         if ref is not None:
             where.append("(interchange_ref = %s OR refs @> ARRAY[%s]::text[])")
             args += [ref, ref]

@@ -212,7 +212,8 @@ class SqliteStore(StateStore):
             db.execute("UPDATE receipts SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
                        (receipt_id, owner))
 
-    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100) -> list[Receipt]:
+    def find_receipts(self, *, partner_id=None, status=None, ref=None, since=None, limit=100,
+                      until=None) -> list[Receipt]:
         where, args = [], []
         if partner_id is not None:
             where.append("partner_id = ?")
@@ -223,6 +224,9 @@ class SqliteStore(StateStore):
         if since is not None:
             where.append("received_at >= ?")
             args.append(_text(since))
+        if until is not None:
+            where.append("received_at < ?")
+            args.append(_text(until))
         if ref is not None:
             where.append("(interchange_ref = ? OR id IN (SELECT receipt_id FROM receipt_refs WHERE ref = ?))")
             args += [ref, ref]

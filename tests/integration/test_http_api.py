@@ -331,3 +331,40 @@ def test_an_edifact_interchange_asking_for_an_acknowledgement_gets_a_contrl(gate
     raw = gateway.get(f"/v1/documents/{receipt}/acknowledgements/{ack['id']}", headers={"X-API-Key": ADMIN_KEY})
     assert raw.headers["content-type"] == "application/EDIFACT"
     assert b"UCI+IC-CONTRL+" in raw.content and b"+7'" in raw.content  # 7: this level and all lower accepted
+
+
+def test_a_failed_document_is_replayed_by_an_admin_key_only(gateway):
+    body = edifact_order("PO-REPLAY-API", "IC-REPLAY-API").replace(b"\nDTM+137", b"\nQQQ+1'\nDTM+137").replace(
+        b"UNT+22+1'", b"UNT+23+1'")  # a segment ORDERS has not: refused by validation, each time
+    receipt_id = post(gateway, body).json()["id"]  # by an admin key: Brasserie's rate limit is spent here
+    failed = settled(gateway, receipt_id, key=BRASSERIE)
+    assert failed["status"] == "failed", failed
+    url = f"/v1/documents/{receipt_id}/replay"
+    assert_problem(gateway.post(url, headers={"X-API-Key": BRASSERIE}), 403, "admin key")
+    assert_problem(gateway.post(url, headers={"X-API-Key": ACME}), 404, receipt_id)  # not even visible
+    again = gateway.post(url, headers={"X-API-Key": ADMIN_KEY})
+    assert again.status_code == 200, again.text
+    replayed = again.json()
+    assert replayed["status"] == "failed" and replayed["updated_at"] > failed["updated_at"]
+    assert replayed["details"]["errors"][0]["code"] == failed["details"]["errors"][0]["code"]
+    # a published document, and one refused at the door (another partner's envelope), are not replayed
+    published = post(gateway, edifact_order("PO-REPLAY-OK", "IC-REPLAY-OK")).json()["id"]
+    assert settled(gateway, published)["status"] == "published"
+    assert_problem(gateway.post(f"/v1/documents/{published}/replay", headers={"X-API-Key": ADMIN_KEY}), 409,
+                   "only failed documents")
+    spoofed = post(gateway, edifact_order("PO-SPOOF-2", "IC-SPOOF-2"), key=ACME).json()["receipt_id"]
+    assert_problem(gateway.post(f"/v1/documents/{spoofed}/replay", headers={"X-API-Key": ADMIN_KEY}), 409,
+                   "PARTNER_MISMATCH")
+    assert settled(gateway, spoofed)["status"] == "failed"
+
+
+def test_redrive_is_for_admin_keys_and_failed_deliveries(gateway):
+    assert_problem(gateway.post("/v1/outbound/nothing-here/redrive", headers={"X-API-Key": ADMIN_KEY}), 404,
+                   "nothing-here")
+    # an X12 850 of Acme's is answered with a 997 (queued: the partner has no outbound channel here)
+    receipt_id = post(gateway, "x12/850_4010.x12", key=ACME, content_type="application/EDI-X12").json()["id"]
+    ack = settled(gateway, receipt_id, key=ACME)["acknowledgements"][0]
+    url = f"/v1/outbound/{ack['id']}/redrive"
+    assert_problem(gateway.post(url, headers={"X-API-Key": ACME}), 403, "admin key")
+    assert_problem(gateway.post(url, headers={"X-API-Key": BRASSERIE}), 404, ack["id"])
+    assert_problem(gateway.post(url, headers={"X-API-Key": ADMIN_KEY}), 409, "only failed deliveries")

@@ -95,6 +95,9 @@ def test_find_by_partner_status_ref_and_time_newest_first(store):
     assert [r.id for r in store.find_receipts(ref="PO-7")] == [a.id]
     assert [r.id for r in store.find_receipts(ref="IC9")] == [b.id]
     assert [r.id for r in store.find_receipts(since=T0 + timedelta(seconds=30))] == [c.id, b.id]
+    assert [r.id for r in store.find_receipts(until=T0 + timedelta(minutes=2))] == [b.id, a.id]  # before, not at
+    assert [r.id for r in store.find_receipts(since=T0 + timedelta(seconds=30),
+                                              until=T0 + timedelta(seconds=90))] == [b.id]
     assert len(store.find_receipts(limit=1)) == 1
 
 
