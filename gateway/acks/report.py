@@ -138,18 +138,32 @@ class AckReport:
     def message_refs(self) -> tuple[str, ...]:
         return tuple(v.ref for v in self.verdicts if v.level == MESSAGE)
 
+    #: at most this many messages and verdicts are listed by :meth:`to_json` (what the status API
+    #: and the outbound queue keep): an acknowledgement of 400,000 messages is a few MB of bytes, and
+    #: its JSON listing would be a hundred; beyond the limit the counts say how many are not listed
+    LIST_LIMIT = 1000
+
     def to_json(self) -> dict:
-        return {
+        limit = self.LIST_LIMIT
+        messages = self.message_refs
+        out = {
             "kind": self.kind,
             "control_ref": self.control_ref,
             "status": self.status,
             "answers": {
                 "interchange": self.interchange_ref,
-                "groups": list(self.group_refs),
-                "messages": list(self.message_refs),
+                "groups": list(self.group_refs[:limit]),
+                "messages": list(messages[:limit]),
             },
-            "verdicts": [v.to_json() for v in self.verdicts],
+            "verdicts": [v.to_json() for v in self.verdicts[:limit]],
         }
+        if len(messages) > limit:
+            out["answers"]["messages_total"] = len(messages)
+        if len(self.group_refs) > limit:
+            out["answers"]["groups_total"] = len(self.group_refs)
+        if len(self.verdicts) > limit:
+            out["verdicts_total"] = len(self.verdicts)
+        return out
 
 
 @dataclass(frozen=True)
