@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.errors import GatewayError
-from gateway.model import Interchange, Message
+from gateway.model import Interchange, Message, Repeats
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -54,6 +54,51 @@ def _dumps(value, indent: int = 0) -> str:
             items = [pad + _dumps(v, indent + 1) for v in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
     return json.dumps(value, ensure_ascii=False)
+
+
+# one encoder each, made once: json.dumps with keyword arguments builds a new encoder per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODE_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _segment_value(seg) -> list:
+    """``seg.to_json()``, without a call per element when no element repeats (the usual case)."""
+    elements = seg.elements
+    if Repeats in map(type, elements):
+        return seg.to_json()
+    return [seg.tag, *elements]
+
+
+def _message_value(msg: Message) -> dict:
+    if type(msg) is not Message:  # XML messages have fields of their own
+        return msg.to_json()
+    out = {"type": msg.type, "ref": msg.ref, "version": msg.version}
+    if msg.group is not None:
+        out["group"] = msg.group.control_ref
+    out["segments"] = [_segment_value(s) for s in msg.segments]
+    if msg.issues:
+        out["issues"] = [i.to_json() for i in msg.issues]
+    return out
+
+
+def _message_text(msg: Message, indent: int) -> str:
+    """``_dumps(msg.to_json(), indent)``, built directly (one encoder call per segment)."""
+    if type(msg) is not Message:
+        return _dumps(msg.to_json(), indent)
+    pad = "  " * (indent + 1)
+    enc = _ENCODE
+    parts = [f'{pad}"type": {enc(msg.type)}', f'{pad}"ref": {enc(msg.ref)}', f'{pad}"version": {enc(msg.version)}']
+    if msg.group is not None:
+        parts.append(f'{pad}"group": {enc(msg.group.control_ref)}')
+    if msg.segments:
+        inner = ",\n" + pad + "  "
+        parts.append(f'{pad}"segments": [\n{pad}  '
+                     + inner.join([enc(_segment_value(s)) for s in msg.segments]) + f"\n{pad}]")
+    else:
+        parts.append(f'{pad}"segments": []')
+    if msg.issues:
+        parts.append(f'{pad}"issues": {_dumps([i.to_json() for i in msg.issues], indent + 1)}')
+    return "{\n" + ",\n".join(parts) + "\n" + "  " * indent + "}"
 
 
 def _tree_head(ic: Interchange) -> list[str]:
@@ -174,9 +219,9 @@ class _ParseWriter:
     def message(self, msg: Message) -> None:
         self.errors.message(msg)
         if self.fmt == "ndjson":
-            doc = msg.to_json()
+            doc = _message_value(msg)
             doc["interchange"] = msg.interchange.control_ref if msg.interchange is not None else None
-            self.out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.out.write(_ENCODE_COMPACT(doc) + "\n")
             return
         if self._body is None:
             self._body = _Spool()
@@ -189,7 +234,7 @@ class _ParseWriter:
             for issue in msg.issues:
                 self._issues.write(f"  {issue.severity.value}: {issue}\n")
         else:
-            self._body.write((",\n" if self._messages else "") + "    " + _dumps(msg.to_json(), 2))
+            self._body.write((",\n" if self._messages else "") + "    " + _message_text(msg, 2))
         self._messages += 1
 
     def interchange(self, ic: Interchange) -> None:

@@ -106,10 +106,19 @@ class AckTracker:
     def __init__(self) -> None:
         self._sets: dict[int, list[Judged]] = {}
         self._duplicates: dict[int, Issue] = {}
+        # type and identifier (UNH S009 / ST03) are the same for nearly every message of an
+        # interchange: one copy each, not one per message (400,000 ORDERS would keep ~150 MB of
+        # equal strings and tuples until the interchange ends)
+        self._shared: dict = {}
 
     def note(self, message: Message, *issues: Issue) -> None:
         if message.interchange is not None and message.interchange.syntax in ("x12", "edifact"):
-            self._sets.setdefault(id(message.interchange), []).append(judge_message(message, issues))
+            judged = judge_message(message, issues)
+            shared = self._shared
+            judged = Judged(shared.setdefault(judged.type, judged.type), judged.ref, judged.group,
+                            shared.setdefault(judged.identifier, judged.identifier), judged.status, judged.codes,
+                            judged.findings, judged.first)
+            self._sets.setdefault(id(message.interchange), []).append(judged)
 
     def duplicate(self, message: Message, first_receipt: str = "") -> None:
         """``message`` belongs to an interchange the partner sent before: the whole interchange
