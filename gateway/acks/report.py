@@ -129,6 +129,9 @@ class AckReport:
     interchange_ref: str | None
     status: str
     verdicts: tuple[Verdict, ...] = field(default=())
+    # messages answered, when more than the verdicts list (a built acknowledgement keeps the
+    # verdicts of its first LIST_LIMIT messages only); None: the verdicts list every one
+    message_total: int | None = None
 
     @property
     def group_refs(self) -> tuple[str, ...]:
@@ -157,12 +160,14 @@ class AckReport:
             },
             "verdicts": [v.to_json() for v in self.verdicts[:limit]],
         }
-        if len(messages) > limit:
-            out["answers"]["messages_total"] = len(messages)
+        total = self.message_total if self.message_total is not None else len(messages)
+        if total > len(out["answers"]["messages"]):
+            out["answers"]["messages_total"] = total
         if len(self.group_refs) > limit:
             out["answers"]["groups_total"] = len(self.group_refs)
-        if len(self.verdicts) > limit:
-            out["verdicts_total"] = len(self.verdicts)
+        verdicts = len(self.verdicts) + total - len(messages)
+        if verdicts > len(out["verdicts"]):
+            out["verdicts_total"] = verdicts
         return out
 
 

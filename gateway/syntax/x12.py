@@ -1211,8 +1211,11 @@ class _Writer:
                 f"{tag}{element:02d} contains '{_show(text[exc.start])}', which {self.encoding} cannot carry",
                 self._where(tag, pos, element or None, component=component),
             ) from None
-        self.out.append(data)
+        out = self.out
+        out.append(data)
         self.count += 1
+        if len(out) >= 8192:  # joined as it grows: one bytes per 8,192 segments, not one object each
+            self.out = [self.term_bytes.join(out)]
 
     def binary(self, seg: Segment, pos: int) -> None:
         """A BIN segment: BIN01 is recomputed from the data, written byte for byte."""
@@ -1358,27 +1361,39 @@ def write(interchange: Interchange, *, encoding: str = "ascii", delimiters: Deli
 
 
 def _write_message(w: _Writer, msg: Message, number: int) -> None:
-    segments = msg.segments
-    header = segments[0] if segments and segments[0].tag == "ST" else None
-    body = segments[1 if header is not None else 0 :]
-    if body and body[-1].tag == "SE":
-        body = body[:-1]
+    # one pass over msg.segments, which may be any iterable (an acknowledgement makes its
+    # segments while they are written): the header is looked at first, a trailing SE dropped
+    segments = iter(msg.segments)
+    first = next(segments, None)
+    header = first if first is not None and first.tag == "ST" else None
+    pending = first if header is None else None  # a segment read ahead, not yet written
     st_type = msg.type or (header.get(1) if header is not None else "")
     st_ref = msg.ref or (header.get(2) if header is not None else "") or f"{number:04d}"
     if not st_type:
         raise _write_error("WRITE_INVALID", "the transaction set has no type (ST01)", Location(tag="ST", element=1))
     extra = list(header.elements[2:]) if header is not None else []
     w.segment("ST", [st_type, st_ref, *extra], 1)
-    for pos, seg in enumerate(body, start=2):
-        if seg.tag in _ENVELOPE_TAGS:
-            raise _write_error(
-                "WRITE_INVALID",
-                f"envelope segment {seg.tag} inside transaction set {st_type} {st_ref}",
-                Location(segment=w.count + 1, tag=seg.tag, message_segment=pos),
-            )
-        if seg.tag == "BIN":
-            w.binary(seg, pos)
-        else:
-            w.segment(seg.tag, seg.elements, pos)
-    count = len(body) + 2
+    pos = 1
+    for seg in segments:
+        if pending is not None:
+            pos += 1
+            _write_body_segment(w, pending, pos, st_type, st_ref)
+        pending = seg
+    if pending is not None and pending.tag != "SE":
+        pos += 1
+        _write_body_segment(w, pending, pos, st_type, st_ref)
+    count = pos + 1
     w.segment("SE", [str(count), st_ref], count)
+
+
+def _write_body_segment(w: _Writer, seg: Segment, pos: int, st_type: str, st_ref: str) -> None:
+    if seg.tag in _ENVELOPE_TAGS:
+        raise _write_error(
+            "WRITE_INVALID",
+            f"envelope segment {seg.tag} inside transaction set {st_type} {st_ref}",
+            Location(segment=w.count + 1, tag=seg.tag, message_segment=pos),
+        )
+    if seg.tag == "BIN":
+        w.binary(seg, pos)
+    else:
+        w.segment(seg.tag, seg.elements, pos)
