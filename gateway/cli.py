@@ -258,42 +258,48 @@ class _ParseWriter:
         doc = ic.to_json()
         doc["messages"] = _MARK
         before, after = _dumps(doc).split(json.dumps(_MARK), 1)
-        text = _Spool()
-        text.write(before)
-        if body is None or body.empty:
-            text.write("[]")
-        else:
-            text.write("[\n")
-            body.copy_to(text._file)
-            text.write("\n  ]")
-        if body is not None:
-            body.close()
-        text.write(after)
+        done = _Interchange(before, body, after)
         if self._count == 0:
-            self._first = text  # one object, or the first of an array: known later
+            self._first = done  # one object, or the first of an array: known later
         else:
             if self._count == 1 and self._first is not None:
                 self._open_array()
             self.out.write(",\n")
-            text.copy_to(self.out, prefix="  ")
-            text.close()
+            done.write_to(self.out, prefix="  ")
         self._count += 1
 
     def _open_array(self) -> None:
         self.out.write("[\n")
-        self._first.copy_to(self.out, prefix="  ")
-        self._first.close()
+        self._first.write_to(self.out, prefix="  ")
         self._first = None
 
     def finish(self) -> None:
         if self.fmt == "json":
             if self._first is not None:  # a single interchange
-                self._first.copy_to(self.out)
-                self._first.close()
+                self._first.write_to(self.out)
                 self.out.write("\n")
             elif self._count:
                 self.out.write("\n]\n")
         self.out.flush()
+
+
+class _Interchange:
+    """An ended interchange's JSON: the text before its messages, the spooled messages, the rest."""
+
+    def __init__(self, before: str, body: _Spool | None, after: str) -> None:
+        self.before, self.body, self.after = before, body, after
+
+    def write_to(self, out, prefix: str = "") -> None:
+        body = self.body
+        text = self.before + ("[]" if body is None or body.empty else "[")
+        out.write(prefix + text.replace("\n", "\n" + prefix) if prefix else text)
+        if body is not None:
+            if not body.empty:
+                out.write("\n")
+                body.copy_to(out, prefix)
+                out.write("\n" + prefix + "  ]")
+            body.close()
+        out.write(self.after.replace("\n", "\n" + prefix) if prefix else self.after)
 
 
 class _Counted:
