@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.archive
+	$(BIN)/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -68,7 +68,14 @@ travels between machines far better than either figure does.
    Elsewhere ``ru_maxrss`` (or psutil on Windows) is the fallback. Temporary
    files are removed.
 
-Targets: EDIFACT ≥10× pydifact, X12 ≥5× pyx12 X12Reader, peak RSS < 150 MB.
+4. ``edigw parse --format json``: the command's own writer (``gateway.cli._ParseWriter``,
+   which streams the reader's messages into the JSON text the command prints) over the same
+   bytes, its text written to /dev/null; against the peer reader plus ``json.dumps`` of each
+   message's segments (pydifact: ``[[tag, *elements], ...]`` per message; pyx12: ``[tag,
+   *elements]`` per segment), written to /dev/null as well.
+
+Targets: EDIFACT ≥30× pydifact, X12 ≥20× pyx12 X12Reader; ``edigw parse --format json``
+≥10× pydifact + json, ≥6× pyx12 + json; peak RSS < 150 MB.
 """
 
 from __future__ import annotations
@@ -97,8 +104,10 @@ from bench import generate  # noqa: E402
 
 MB = 1_000_000
 SLICE = 2000  # sets in the informational X12 row (see the module docstring)
-TARGET_EDIFACT = 10.0
-TARGET_X12 = 5.0
+TARGET_EDIFACT = 30.0
+TARGET_X12 = 20.0
+TARGET_CLI_EDIFACT = 10.0  # edigw parse --format json against pydifact + json.dumps per message
+TARGET_CLI_X12 = 6.0  # ... against pyx12 X12Reader + json.dumps per segment
 TARGET_RSS_MB = 150.0
 RSS_BYTES = 200 * MB
 
@@ -189,6 +198,66 @@ def read_pyx12(data: bytes) -> Outcome:
     reader.cleanup()
     out.errors = reader.pop_errors()
     return out
+
+
+def cli_ours(data: bytes) -> Outcome:
+    """What ``edigw parse --format json`` does with the bytes, its output to /dev/null."""
+    from gateway.cli import _ParseWriter
+    from gateway.model import Interchange
+    from gateway.syntax import read
+
+    out = Outcome()
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        writer = _ParseWriter("json", sink)
+        for item in read(data):
+            if isinstance(item, Interchange):
+                writer.interchange(item)
+                out.interchanges += 1
+            else:
+                writer.message(item)
+                out.messages += 1
+        writer.finish()
+    return out
+
+
+def cli_pydifact(data: bytes) -> Outcome:
+    from pydifact.segmentcollection import Interchange
+
+    out = Outcome(interchanges=1)
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        interchange = Interchange.from_str(data.decode("latin-1"))
+        for message in interchange.get_messages():
+            sink.write(json.dumps([[seg.tag, *seg.elements] for seg in message.segments], ensure_ascii=False))
+            out.messages += 1
+    return out
+
+
+def cli_pyx12(data: bytes) -> Outcome:
+    from pyx12.x12file import X12Reader
+
+    out = Outcome()
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        reader = X12Reader(io.StringIO(data.decode("ascii")))
+        for segment in reader:
+            sink.write(json.dumps([segment.get_seg_id(), *(e.format() for e in segment.elements)]))
+            if segment.get_seg_id() == "ST":
+                out.messages += 1
+        reader.cleanup()
+    return out
+
+
+def bench_cli(kind: str, n: int, runs: int, problems: list[str]) -> Row:
+    data = generate.edifact_orders(n) if kind == "edifact" else generate.x12_850(n)
+    peer_name = "pydifact" if kind == "edifact" else "pyx12"
+    peer_fn = cli_pydifact if kind == "edifact" else cli_pyx12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        best = best_of(runs, {"ours": lambda: cli_ours(data), peer_name: lambda: peer_fn(data)})
+    for name, (_, seen) in best.items():
+        if seen.messages != n:
+            problems.append(f"parse --format json ({name}, {kind}): {seen.messages:,} messages, expected {n:,}")
+    label = f"parse --format json {'EDIFACT' if kind == 'edifact' else 'X12'}"
+    return Row(label, len(data), best["ours"][0], best[peer_name][0], peer_name + "+json")
 
 
 def best_of(runs: int, contenders: dict[str, Callable[[], Outcome]]) -> dict[str, tuple[float, Outcome]]:
@@ -449,15 +518,20 @@ def report(rows: dict[str, Row], rss: dict[str, dict] | None, runs: int) -> None
     if edi is not None:
         r = edi.ratio
         shown = "n/a" if r is None else f"{r:.1f}x"
-        print(f"  EDIFACT >=10x pydifact        {shown:>7}  {_verdict(None if r is None else r >= TARGET_EDIFACT)}")
+        print(f"  EDIFACT >=30x pydifact        {shown:>7}  {_verdict(None if r is None else r >= TARGET_EDIFACT)}")
     if x12 is not None:
         r = x12.ratio
         shown = "n/a" if r is None else f"{r:.1f}x"
-        line = f"  X12 >=5x pyx12 X12Reader      {shown:>7}  {_verdict(None if r is None else r >= TARGET_X12)}"
+        line = f"  X12 >=20x pyx12 X12Reader     {shown:>7}  {_verdict(None if r is None else r >= TARGET_X12)}"
         if x12_slice is not None and x12_slice.ratio is not None:
             rs = x12_slice.ratio
             line += f"   (on {SLICE:,} sets: {rs:.1f}x {_verdict(rs >= TARGET_X12)})"
         print(line)
+    for key, text, target in (("cli-edifact", "parse --format json >=10x pydifact+json", TARGET_CLI_EDIFACT),
+                              ("cli-x12", "parse --format json >=6x pyx12+json", TARGET_CLI_X12)):
+        row = rows.get(key)
+        if row is not None and row.ratio is not None:
+            print(f"  {text:<40} {row.ratio:>6.1f}x  {_verdict(row.ratio >= target)}")
     if rss is not None:
         peaks = [r["peak_rss"] / MB for r in rss.values() if "error" not in r]
         if peaks:
@@ -494,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     rows["x12"] = bench_x12(args.messages, args.runs, problems)
     if args.messages > SLICE:
         rows["x12-slice"] = bench_x12(SLICE, args.runs, problems, f"X12 850 {SLICE:,} sets (info)")
+    _progress("edigw parse --format json")
+    rows["cli-edifact"] = bench_cli("edifact", args.messages, args.runs, problems)
+    rows["cli-x12"] = bench_cli("x12", args.messages, args.runs, problems)
     rss = None if args.skip_rss else bench_rss(args.rss_bytes, problems)
 
     report(rows, rss, args.runs)

@@ -22,7 +22,9 @@ interchanges, 5 lines per order), and measures in the same run:
    acks=all) sending the same, already-encoded values to the same broker.
 
 Targets: at least 5,000 ORDERS messages per second end to end on a 2-core
-machine, and the publish stage at least half the raw producer's rate. Both
+machine on the pipeline processes, at least 10,000 the way ``edigw run`` does
+it with 2 workers (durable intake, partner order kept), and the publish stage
+at least 0.8 of the raw producer's rate. Both
 numbers are printed as ratios against what was measured in this run. The
 parallel, publish and raw figures are each the best of ``--runs`` runs (the
 memory-only broker's pace varies by run); every run publishes the same
@@ -56,8 +58,9 @@ from gateway.sinks.memory import MemorySink  # noqa: E402
 from gateway.state.sqlite import SqliteStore  # noqa: E402
 from gateway.inbound.workers import ReceiptWorkers, WorkerPool  # noqa: E402
 
-ORDERS_TARGET = 5000.0  # messages per second, end to end
-PUBLISH_TARGET = 0.5  # publish stage / raw producer
+ORDERS_TARGET = 5000.0  # messages per second, end to end on the pipeline processes
+RUN_TARGET = 10000.0  # messages per second, edigw run with --workers (2) workers, durable intake included
+PUBLISH_TARGET = 0.8  # publish stage / raw producer
 EXTRA: dict = {}  # librdkafka settings for every producer of the run (--producer-config)
 
 
@@ -209,7 +212,7 @@ def main() -> int:
             outcome = parts.pipeline.process(Document(data), keep=False)
             messages += outcome.messages
             events += outcome.published
-            dead += len(outcome.dead_letters)
+            dead += outcome.dead_letter_count
         e2e = time.perf_counter() - start
         parts.close()
         if dead:
@@ -267,9 +270,10 @@ def main() -> int:
     ok2 = publish_rate >= PUBLISH_TARGET * raw_rate
     print(f"  end to end >= {ORDERS_TARGET:,.0f} msg/s      {par_rate:>8,.0f}  {par_rate / ORDERS_TARGET:.2f}x of "
           f"target  {'PASS' if ok1 else 'MISS'}")
-    print(f"    edigw run: {ordered_rate / ORDERS_TARGET:.2f}x of target in partner order, "
-          f"{unordered_rate / ORDERS_TARGET:.2f}x in any order (durable intake, receipts and acknowledgements "
-          "included)")
+    ok3 = ordered_rate >= RUN_TARGET
+    print(f"  edigw run, {args.workers} workers >= {RUN_TARGET:,.0f} msg/s {ordered_rate:>8,.0f}  "
+          f"{ordered_rate / RUN_TARGET:.2f}x of target  {'PASS' if ok3 else 'MISS'}   (partner order; any order: "
+          f"{unordered_rate:,.0f} msg/s; durable intake, receipts and acknowledgements included)")
     print(f"  publish >= {PUBLISH_TARGET:.0%} of raw producer   {publish_rate / raw_rate:>8.2f}x of raw  "
           f"{'PASS' if ok2 else 'MISS'}")
     return 0

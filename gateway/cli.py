@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.errors import GatewayError
-from gateway.model import Interchange
+from gateway.model import Interchange, Message, Repeats
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -56,29 +56,283 @@ def _dumps(value, indent: int = 0) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# one encoder each, made once: json.dumps with keyword arguments builds a new encoder per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODE_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _segment_value(seg) -> list:
+    """``seg.to_json()``, without a call per element when no element repeats (the usual case)."""
+    elements = seg.elements
+    if Repeats in map(type, elements):
+        return seg.to_json()
+    return [seg.tag, *elements]
+
+
+def _message_value(msg: Message) -> dict:
+    if type(msg) is not Message:  # XML messages have fields of their own
+        return msg.to_json()
+    out = {"type": msg.type, "ref": msg.ref, "version": msg.version}
+    if msg.group is not None:
+        out["group"] = msg.group.control_ref
+    out["segments"] = [_segment_value(s) for s in msg.segments]
+    if msg.issues:
+        out["issues"] = [i.to_json() for i in msg.issues]
+    return out
+
+
+def _message_text(msg: Message, indent: int) -> str:
+    """``_dumps(msg.to_json(), indent)``, built directly (one encoder call per segment)."""
+    if type(msg) is not Message:
+        return _dumps(msg.to_json(), indent)
+    pad = "  " * (indent + 1)
+    enc = _ENCODE
+    parts = [f'{pad}"type": {enc(msg.type)}', f'{pad}"ref": {enc(msg.ref)}', f'{pad}"version": {enc(msg.version)}']
+    if msg.group is not None:
+        parts.append(f'{pad}"group": {enc(msg.group.control_ref)}')
+    if msg.segments:
+        inner = ",\n" + pad + "  "
+        parts.append(f'{pad}"segments": [\n{pad}  '
+                     + inner.join([enc(_segment_value(s)) for s in msg.segments]) + f"\n{pad}]")
+    else:
+        parts.append(f'{pad}"segments": []')
+    if msg.issues:
+        parts.append(f'{pad}"issues": {_dumps([i.to_json() for i in msg.issues], indent + 1)}')
+    return "{\n" + ",\n".join(parts) + "\n" + "  " * indent + "}"
+
+
+def _tree_head(ic: Interchange) -> list[str]:
+    head = f"{ic.syntax} interchange {ic.control_ref!r} from {ic.sender!r} to {ic.recipient!r}"
+    if ic.syntax_id:
+        head += f" ({ic.syntax_id}{':' + ic.syntax_version if ic.syntax_version else ''})"
+    lines = [head]
+    for group in ic.groups:
+        lines.append(f"  group {group.id} {group.control_ref!r} version {group.version}: "
+                     f"{group.message_count} message(s)")
+    return lines
+
+
+def _tree_message(msg: Message) -> list[str]:
+    indent = "    " if msg.group is not None else "  "
+    lines = [f"{indent}message {msg.type} {msg.ref!r} version {msg.version}: {len(msg.segments)} segment(s)"]
+    for seg in msg.segments:
+        lines.append(f"{indent}  {json.dumps(seg.to_json(), ensure_ascii=False)}")
+    return lines
+
+
 def _tree(interchanges: list[Interchange]) -> str:
+    """The whole tree of interchanges read with their messages (what the streaming writer writes)."""
     lines = []
     for ic in interchanges:
-        head = f"{ic.syntax} interchange {ic.control_ref!r} from {ic.sender!r} to {ic.recipient!r}"
-        if ic.syntax_id:
-            head += f" ({ic.syntax_id}{':' + ic.syntax_version if ic.syntax_version else ''})"
-        lines.append(head)
-        for group in ic.groups:
-            lines.append(f"  group {group.id} {group.control_ref!r} version {group.version}: "
-                         f"{group.message_count} message(s)")
+        lines.extend(_tree_head(ic))
         for msg in ic.messages:
-            indent = "    " if msg.group is not None else "  "
-            lines.append(f"{indent}message {msg.type} {msg.ref!r} version {msg.version}: "
-                         f"{len(msg.segments)} segment(s)")
-            for seg in msg.segments:
-                lines.append(f"{indent}  {json.dumps(seg.to_json(), ensure_ascii=False)}")
+            lines.extend(_tree_message(msg))
         for issue in ic.all_issues():
             lines.append(f"  {issue.severity.value}: {issue}")
     return "\n".join(lines)
 
 
+class _Spool:
+    """Text kept aside until what must precede it is known: in memory while small, then in a
+    temporary file (tempfile.SpooledTemporaryFile), so a 200 MB interchange costs a few MB of RSS."""
+
+    LIMIT = 4 << 20
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.SpooledTemporaryFile(max_size=self.LIMIT, mode="w+", encoding="utf-8", newline="\n")
+        self.empty = True
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        self.empty = False
+
+    def copy_to(self, out, prefix: str = "") -> None:
+        """Write everything spooled to ``out``; each line prefixed with ``prefix`` (JSON strings hold no
+        raw newline, so this re-indents JSON safely)."""
+        import shutil
+
+        self._file.seek(0)
+        if prefix:
+            for line in self._file:
+                out.write(prefix + line)
+        else:
+            shutil.copyfileobj(self._file, out, 1 << 20)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+_MARK = "\u0000edigw-messages\u0000"  # where an interchange's messages go in its JSON
+
+
+class _Errors:
+    """The first error of the document (envelope issues of an interchange before its messages',
+    as ``Interchange.all_issues`` orders them) and how many there are, counted as they stream by."""
+
+    def __init__(self) -> None:
+        self.first = None
+        self.count = 0
+        self._message_first = None  # the current interchange's first message error
+
+    def message(self, msg: Message) -> None:
+        for issue in msg.issues:
+            if issue.is_error:
+                self.count += 1
+                if self._message_first is None:
+                    self._message_first = issue
+
+    def interchange(self, ic: Interchange) -> None:
+        found = [i for i in ic.issues if i.is_error] + [i for g in ic.groups for i in g.issues if i.is_error]
+        self.count += len(found)
+        if self._message_first is not None:
+            found.append(self._message_first)
+        if self.first is None and found:
+            self.first = found[0]
+        self._message_first = None
+
+
+class _ParseWriter:
+    """Writes ``edigw parse`` output as the reader yields messages, holding at most one message.
+
+    * ``ndjson``: one line per message, written as soon as it is read (with its interchange's
+      ``control_ref`` as ``interchange``); interchange and group issues go to stderr only.
+    * ``json``: the same text as ever (one object per interchange, an array of them for several).
+      An interchange's groups, with their counts, come before its messages, and whether the output
+      is one object or an array is known only when a second interchange starts: so each
+      interchange's messages are spooled (to disk once large) and written when the interchange
+      ends, the first one when the second begins or the input ends.
+    * ``tree``: likewise, group lines before the messages.
+    """
+
+    def __init__(self, fmt: str, out) -> None:
+        self.fmt = fmt
+        self.out = out
+        self.errors = _Errors()
+        self._body: _Spool | None = None  # the current interchange's messages
+        self._issues: _Spool | None = None  # tree: its messages' issue lines
+        self._first: _Spool | None = None  # json: the first interchange, until the shape is known
+        self._count = 0  # interchanges ended
+        self._messages = 0  # messages of the current interchange
+
+    def message(self, msg: Message) -> None:
+        self.errors.message(msg)
+        if self.fmt == "ndjson":
+            doc = _message_value(msg)
+            doc["interchange"] = msg.interchange.control_ref if msg.interchange is not None else None
+            self.out.write(_ENCODE_COMPACT(doc) + "\n")
+            return
+        if self._body is None:
+            self._body = _Spool()
+            self._issues = _Spool() if self.fmt == "tree" else None
+            self._messages = 0
+            if self.fmt == "json" and self._first is not None:  # a second interchange: an array
+                self._open_array()
+        if self.fmt == "tree":
+            self._body.write("\n".join(_tree_message(msg)) + "\n")
+            for issue in msg.issues:
+                self._issues.write(f"  {issue.severity.value}: {issue}\n")
+        else:
+            self._body.write((",\n" if self._messages else "") + "    " + _message_text(msg, 2))
+        self._messages += 1
+
+    def interchange(self, ic: Interchange) -> None:
+        self.errors.interchange(ic)
+        if self.fmt == "ndjson":
+            return
+        body, issues, self._body, self._issues = self._body, self._issues, None, None
+        if self.fmt == "tree":
+            out = self.out
+            out.write("\n".join(_tree_head(ic)) + "\n")
+            if body is not None:
+                body.copy_to(out)
+                body.close()
+            for issue in [*ic.issues, *(i for g in ic.groups for i in g.issues)]:
+                out.write(f"  {issue.severity.value}: {issue}\n")
+            if issues is not None:
+                issues.copy_to(out)
+                issues.close()
+            self._count += 1
+            return
+        doc = ic.to_json()
+        doc["messages"] = _MARK
+        before, after = _dumps(doc).split(json.dumps(_MARK), 1)
+        done = _Interchange(before, body, after)
+        if self._count == 0:
+            self._first = done  # one object, or the first of an array: known later
+        else:
+            if self._count == 1 and self._first is not None:
+                self._open_array()
+            self.out.write(",\n")
+            done.write_to(self.out, prefix="  ")
+        self._count += 1
+
+    def _open_array(self) -> None:
+        self.out.write("[\n")
+        self._first.write_to(self.out, prefix="  ")
+        self._first = None
+
+    def finish(self) -> None:
+        if self.fmt == "json":
+            if self._first is not None:  # a single interchange
+                self._first.write_to(self.out)
+                self.out.write("\n")
+            elif self._count:
+                self.out.write("\n]\n")
+        self.out.flush()
+
+
+class _Interchange:
+    """An ended interchange's JSON: the text before its messages, the spooled messages, the rest."""
+
+    def __init__(self, before: str, body: _Spool | None, after: str) -> None:
+        self.before, self.body, self.after = before, body, after
+
+    def write_to(self, out, prefix: str = "") -> None:
+        body = self.body
+        text = self.before + ("[]" if body is None or body.empty else "[")
+        out.write(prefix + text.replace("\n", "\n" + prefix) if prefix else text)
+        if body is not None:
+            if not body.empty:
+                out.write("\n")
+                body.copy_to(out, prefix)
+                out.write("\n" + prefix + "  ]")
+            body.close()
+        out.write(self.after.replace("\n", "\n" + prefix) if prefix else self.after)
+
+
+class _Counted:
+    """A binary stream that advances a progress bar by the bytes read from it."""
+
+    def __init__(self, stream: BinaryIO, bar) -> None:
+        self._stream = stream
+        self._bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._bar.update(len(data))
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _progress(stream: BinaryIO, name: str):
+    """A progress bar of the bytes read, on stderr, when stderr is a terminal (tqdm: already a
+    dependency of replay, and it turns itself off when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    try:
+        total = os.fstat(stream.fileno()).st_size or None
+    except (OSError, AttributeError, ValueError):
+        total = None
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=os.path.basename(name),
+                file=sys.stderr, disable=None, leave=False)
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
-    from gateway.syntax import parse
+    from gateway.syntax import read
 
     if args.encoding:
         import codecs
@@ -89,17 +343,19 @@ def cmd_parse(args: argparse.Namespace) -> int:
             raise CliError(f"--encoding {args.encoding!r} is not a known character encoding "
                            "(e.g. cp1252, latin-1, utf-8)") from None
     stream, name = _open(args.file)
-    with stream:
-        interchanges = parse(stream, encoding=args.encoding)
-    if args.format == "tree":
-        print(_tree(interchanges))
-    else:
-        docs = [ic.to_json() for ic in interchanges]
-        print(_dumps(docs[0] if len(docs) == 1 else docs))
-    errors = [i for ic in interchanges for i in ic.all_issues() if i.is_error]
-    if errors:
-        more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-        print(f"edigw: {name}: {errors[0]}{more}", file=sys.stderr)
+    out = sys.stdout
+    writer = _ParseWriter(args.format, out)
+    with stream, _progress(stream, name) as bar:
+        for item in read(_Counted(stream, bar), encoding=args.encoding, keep=False):
+            if isinstance(item, Interchange):
+                writer.interchange(item)
+            else:
+                writer.message(item)
+    writer.finish()
+    errors = writer.errors
+    if errors.count:
+        more = f" (and {errors.count - 1} more error(s))" if errors.count > 1 else ""
+        print(f"edigw: {name}: {errors.first}{more}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK
 
@@ -189,18 +445,53 @@ def event_json(schemas, event) -> dict:
             "event": schemas.to_json(event.event_type, event.record)}
 
 
+def _dead_letter_line(dead, name: str) -> str:
+    r = dead.record
+    return f"edigw: {name}: {r['stage']}: {r['reason_code']}: {r['error']} at {r['position']}"
+
+
 def _report_dead_letters(outcome, name: str) -> int:
     for dead in outcome.dead_letters:
-        r = dead.record
-        print(f"edigw: {name}: {r['stage']}: {r['reason_code']}: {r['error']} at {r['position']}", file=sys.stderr)
-    return EXIT_INVALID if outcome.dead_letters else EXIT_OK
+        print(_dead_letter_line(dead, name), file=sys.stderr)
+    if outcome.dead_letter_count > len(outcome.dead_letters):
+        print(f"edigw: {name}: and {outcome.dead_letter_count - len(outcome.dead_letters)} more dead letter(s)",
+              file=sys.stderr)
+    return EXIT_INVALID if outcome.dead_letter_count else EXIT_OK
+
+
+class _EventWriter:
+    """Writes ``edigw map`` output batch by batch, as the pipeline confirms it: ``json`` is the
+    array it always was (``json.dumps(..., indent=1)``, item by item), ``ndjson`` one event a line."""
+
+    def __init__(self, fmt: str, schemas, out) -> None:
+        self.fmt = fmt
+        self.schemas = schemas
+        self.out = out
+        self.count = 0
+
+    def events(self, batch) -> None:
+        out = self.out
+        for event in batch:
+            doc = event_json(self.schemas, event)
+            if self.fmt == "ndjson":
+                out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+            else:
+                text = json.dumps(doc, ensure_ascii=False, indent=1)
+                out.write(("[\n" if not self.count else ",\n") + " " + text.replace("\n", "\n "))
+            self.count += 1
+        out.flush()
+
+    def finish(self) -> None:
+        if self.fmt == "json":
+            self.out.write("\n]\n" if self.count else "[]\n")
+        self.out.flush()
 
 
 def cmd_map(args: argparse.Namespace) -> int:
     from gateway.bootstrap import build
     from gateway.sinks.memory import MemorySink
 
-    parts = build(_config(args), sink=MemorySink())
+    parts = build(_config(args), sink=MemorySink(keep=False))
     if args.partner:
         partner = parts.partners.get(args.partner)
         if partner is None:
@@ -213,10 +504,16 @@ def cmd_map(args: argparse.Namespace) -> int:
         pipeline.stages = [forced if stage == pipeline.identify_partner else stage for stage in pipeline.stages]
         pipeline.encoding_for = lambda ic: partner.encoding
     stream, name = _open(args.file)
-    with stream:
-        outcome = parts.pipeline.process(_document(args, stream, "file", args.file))
-    print(json.dumps([event_json(parts.schemas, e) for e in outcome.events], ensure_ascii=False, indent=1))
-    return _report_dead_letters(outcome, name)
+    writer = _EventWriter(args.format, parts.schemas, sys.stdout)
+
+    def dead(event) -> None:  # one line each, as they come
+        print(_dead_letter_line(event, name), file=sys.stderr, flush=True)
+
+    with stream, _progress(stream, name) as bar:
+        outcome = parts.pipeline.process(_document(args, _Counted(stream, bar), "file", args.file), keep=False,
+                                         on_events=writer.events, on_dead_letter=dead)
+    writer.finish()
+    return EXIT_INVALID if outcome.dead_letter_count else EXIT_OK
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -236,7 +533,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             with stream:
                 outcome = parts.pipeline.process(_document(args, stream, "file", path), keep=False)
             print(f"{name}: {outcome.messages} message(s), {outcome.published} event(s) published to "
-                  f"{', '.join(sorted(outcome.topics)) or 'no topic'}, {len(outcome.dead_letters)} dead letter(s)")
+                  f"{', '.join(sorted(outcome.topics)) or 'no topic'}, {outcome.dead_letter_count} dead letter(s)")
             status = max(status, _report_dead_letters(outcome, name))
     finally:
         parts.close()
@@ -483,7 +780,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="read an EDIFACT, X12 or XML document and print its structure")
     p.add_argument("file", help="the document, or - for standard input")
-    p.add_argument("--format", choices=["json", "tree"], default="json")
+    p.add_argument("--format", choices=["json", "ndjson", "tree"], default="json",
+                   help="json (default), ndjson (one message per line, written as it is read) or tree")
     p.add_argument("--encoding", help="decode with this codec instead of the declared character set "
                    "(for partners who declare UNOC and send Windows-1252, say: cp1252)")
     p.set_defaults(func=cmd_parse)
@@ -504,6 +802,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--partner", help="use this partner's mapping whatever the envelope says")
     m.add_argument("--received-at", help="ISO 8601 time of receipt (default: now), for reproducible output")
     m.add_argument("--receipt-id", help="receipt id to put in the events' source")
+    m.add_argument("--format", choices=["json", "ndjson"], default="json",
+                   help="json (default: an array) or ndjson (one event per line); both written as they come")
     common(m)
     m.set_defaults(func=cmd_map)
 

@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 
 from gateway.acks import edifact as _edifact
 from gateway.acks import x12 as _x12
-from gateway.acks.judge import Judged, judge_message
+from gateway.acks.judge import Judged, JudgedList, judge_message
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, RECEIVED, REJECTED, STATUSES, WITH_ERRORS,
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
@@ -91,7 +91,8 @@ def build_acknowledgements(
     builder = {"x12": _x12.build, "edifact": _edifact.build}.get(interchange.syntax)
     if builder is None:
         return []
-    judged = list(sets) if sets is not None else [judge_message(m) for m in interchange.messages]
+    judged = sets if isinstance(sets, JudgedList) else JudgedList(
+        sets if sets is not None else (judge_message(m) for m in interchange.messages))
     return builder(interchange, judged, settings or AckSettings(), numbers, _now(now))
 
 
@@ -104,12 +105,21 @@ class AckTracker:
     """
 
     def __init__(self) -> None:
-        self._sets: dict[int, list[Judged]] = {}
+        self._sets: dict[int, JudgedList] = {}
         self._duplicates: dict[int, Issue] = {}
+        # type and identifier (UNH S009 / ST03) are the same for nearly every message of an
+        # interchange: one copy each, not one per message (400,000 ORDERS would keep ~150 MB of
+        # equal strings and tuples until the interchange ends)
+        self._shared: dict = {}
 
     def note(self, message: Message, *issues: Issue) -> None:
         if message.interchange is not None and message.interchange.syntax in ("x12", "edifact"):
-            self._sets.setdefault(id(message.interchange), []).append(judge_message(message, issues))
+            judged = judge_message(message, issues)
+            shared = self._shared
+            judged = Judged(shared.setdefault(judged.type, judged.type), judged.ref, judged.group,
+                            shared.setdefault(judged.identifier, judged.identifier), judged.status, judged.codes,
+                            judged.findings, judged.first)
+            self._sets.setdefault(id(message.interchange), JudgedList()).append(judged)
 
     def duplicate(self, message: Message, first_receipt: str = "") -> None:
         """``message`` belongs to an interchange the partner sent before: the whole interchange
@@ -124,7 +134,7 @@ class AckTracker:
 
     def acknowledge(self, interchange: Interchange, *, settings: AckSettings | None = None, numbers: Numbers,
                     now: datetime | None = None) -> list[Acknowledgement]:
-        sets = self._sets.pop(id(interchange), [])
+        sets = self._sets.pop(id(interchange), JudgedList())
         duplicate = self._duplicates.pop(id(interchange), None)
         if duplicate is not None:
             return reject_interchange(interchange, duplicate, settings=settings, numbers=numbers, now=now)

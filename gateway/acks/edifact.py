@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from gateway.acks.judge import Judged, judge_envelope
+from gateway.acks.judge import Judged, JudgedList, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, RECEIVED, REJECTED, WITH_ERRORS,
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
@@ -77,7 +77,7 @@ def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, number
         return []
     # A CONTRL is never answered with a CONTRL: such messages are left out, and
     # an interchange of nothing else gets no answer.
-    answered = [s for s in sets if s.type != "CONTRL"]
+    answered = JudgedList(s for s in sets if s.type != "CONTRL")
     if sets and not answered:
         return []
     sets = answered
@@ -94,11 +94,12 @@ def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, number
         parts: list[Segment] = []
         children: list[str] = []
         if ic.groups:
-            by_group: dict[int, list[Judged]] = {}
+            by_group: dict[int, JudgedList] = {}
             for judged in sets:
-                by_group.setdefault(id(judged.group), []).append(judged)
+                by_group.setdefault(id(judged.group), JudgedList()).append(judged)
             for group in ic.groups:
-                segments, group_verdicts = _answer_group(group, by_group.get(id(group), []), settings, version)
+                segments, group_verdicts = _answer_group(group, by_group.get(id(group), JudgedList()), settings,
+                                                         version)
                 parts.extend(segments)
                 verdicts.extend(group_verdicts)
                 children.append(group_verdicts[0].status)
@@ -235,7 +236,7 @@ def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) ->
 def _answer_group(group: Group, sets: list[Judged], settings: AckSettings,
                   version: str) -> tuple[list[Segment], list[Verdict]]:
     own = judge_envelope(group.issues, "edifact", GROUP)
-    status = roll_up([s.status for s in sets], failed=own.failed, noted=own.noted)
+    status = roll_up(sets.statuses(), failed=own.failed, noted=own.noted)
     code = own.codes[0] if own.codes else None
     header = group.header.elements if group.header is not None else []
     s006 = header[1] if len(header) > 1 else group.sender

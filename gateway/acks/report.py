@@ -129,6 +129,9 @@ class AckReport:
     interchange_ref: str | None
     status: str
     verdicts: tuple[Verdict, ...] = field(default=())
+    # messages answered, when more than the verdicts list (a built acknowledgement keeps the
+    # verdicts of its first LIST_LIMIT messages only); None: the verdicts list every one
+    message_total: int | None = None
 
     @property
     def group_refs(self) -> tuple[str, ...]:
@@ -138,18 +141,34 @@ class AckReport:
     def message_refs(self) -> tuple[str, ...]:
         return tuple(v.ref for v in self.verdicts if v.level == MESSAGE)
 
+    #: at most this many messages and verdicts are listed by :meth:`to_json` (what the status API
+    #: and the outbound queue keep): an acknowledgement of 400,000 messages is a few MB of bytes, and
+    #: its JSON listing would be a hundred; beyond the limit the counts say how many are not listed
+    LIST_LIMIT = 1000
+
     def to_json(self) -> dict:
-        return {
+        limit = self.LIST_LIMIT
+        messages = self.message_refs
+        out = {
             "kind": self.kind,
             "control_ref": self.control_ref,
             "status": self.status,
             "answers": {
                 "interchange": self.interchange_ref,
-                "groups": list(self.group_refs),
-                "messages": list(self.message_refs),
+                "groups": list(self.group_refs[:limit]),
+                "messages": list(messages[:limit]),
             },
-            "verdicts": [v.to_json() for v in self.verdicts],
+            "verdicts": [v.to_json() for v in self.verdicts[:limit]],
         }
+        total = self.message_total if self.message_total is not None else len(messages)
+        if total > len(out["answers"]["messages"]):
+            out["answers"]["messages_total"] = total
+        if len(self.group_refs) > limit:
+            out["answers"]["groups_total"] = len(self.group_refs)
+        verdicts = len(self.verdicts) + total - len(messages)
+        if verdicts > len(out["verdicts"]):
+            out["verdicts_total"] = verdicts
+        return out
 
 
 @dataclass(frozen=True)

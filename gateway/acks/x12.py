@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from gateway.acks.judge import Judged, judge_envelope
+from gateway.acks.judge import Judged, JudgedList, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, REJECTED, WITH_ERRORS,
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
@@ -160,37 +160,58 @@ def _functional(ic: Interchange, groups: list[Group], sets: Sequence[Judged], se
     for group in groups:
         gs08 = settings.implementation_999 if is_999 else _group_version(group, isa12)
         buckets.setdefault((gs08, group.recipient, group.sender), []).append(group)
-    by_group: dict[int, list[Judged]] = {}
+    by_group: dict[int, JudgedList] = {}
     for judged in sets:
-        by_group.setdefault(id(judged.group), []).append(judged)
+        by_group.setdefault(id(judged.group), JudgedList()).append(judged)
     verdicts: list[Verdict] = []
     group_statuses: list[str] = []
+    listed = [0, 0]  # message verdicts kept (at most AckReport.LIST_LIMIT), message verdicts in all
     for (gs08, gs02, gs03), members in buckets.items():
         gs06 = str(numbers("GS06"))
         messages = []
         for group in members:
             st02 = f"{numbers('ST02'):04d}"
             header = Segment("ST", [kind, st02, gs08] if is_999 else [kind, st02])
-            body, group_verdicts = _answer_group(group, _group_version(group, isa12), by_group.get(id(group), []),
-                                                 settings, ack.delimiters, with_repetition=gs08 >= "005010")
-            messages.append(Message(kind, st02, gs08, [header, *body]))
-            verdicts.extend(group_verdicts)
-            group_statuses.append(group_verdicts[0].status)
+            # the body is written as it is made (AK2/AK5 of 400,000 sets are never all in memory);
+            # the group's verdict and status are known once it has been written
+            body = _answer_group(group, _group_version(group, isa12), by_group.get(id(group), JudgedList()),
+                                 settings, ack.delimiters, with_repetition=gs08 >= "005010", verdicts=verdicts,
+                                 statuses=group_statuses, listed=listed)
+            messages.append(Message(kind, st02, gs08, _Segments(header, body)))
         gs = Segment("GS", [FUNCTIONAL_ACK_GROUP, gs02, gs03, now.strftime("%Y%m%d"), now.strftime("%H%M"), gs06,
                             "X", gs08])
         ack.groups.append(Group(FUNCTIONAL_ACK_GROUP, gs06, gs02, gs03, gs08, gs, interchange=ack, messages=messages,
                                 message_count=len(messages)))
+    data = _write(ack)
     return Acknowledgement(kind, ack.control_ref, ic.control_ref, roll_up(group_statuses), tuple(verdicts),
-                           data=_write(ack))
+                           message_total=listed[1], data=data)
 
 
-def _answer_group(group: Group, version: str, sets: list[Judged], settings: AckSettings, delimiters: Delimiters,
-                  *, with_repetition: bool) -> tuple[list[Segment], list[Verdict]]:
-    """AK1 .. AK9 for one received group (of GS08 ``version``), and the verdicts they give."""
+class _Segments:
+    """A transaction set's segments, header first, the rest made while they are written
+    (:func:`gateway.syntax.x12.write` reads a set's segments once, in order)."""
+
+    def __init__(self, header: Segment, body) -> None:
+        self.header = header
+        self.body = body
+
+    def __iter__(self):
+        yield self.header
+        yield from self.body
+
+
+def _answer_group(group: Group, version: str, sets: JudgedList, settings: AckSettings, delimiters: Delimiters,
+                  *, with_repetition: bool, verdicts: list[Verdict], statuses: list[str],
+                  listed: list[int]):
+    """AK1 .. AK9 for one received group (of GS08 ``version``), one at a time; the group's verdict,
+    then those of its sets (the first AckReport.LIST_LIMIT of the acknowledgement), go on
+    ``verdicts`` and its status on ``statuses`` once the AK9 has been made."""
     is_999 = settings.functional == "999"
     seg3, seg4, seg5 = ("IK3", "IK4", "IK5") if is_999 else ("AK3", "AK4", "AK5")
-    body = [Segment("AK1", [group.id, group.control_ref, version] if is_999 else [group.id, group.control_ref])]
+    yield Segment("AK1", [group.id, group.control_ref, version] if is_999 else [group.id, group.control_ref])
     set_verdicts = []
+    limit = AckReport.LIST_LIMIT
+    accepted_ak5 = [AK501[ACCEPTED]]
     for judged in sets:
         if settings.detail == "errors" and judged.status == ACCEPTED:
             continue
@@ -198,28 +219,32 @@ def _answer_group(group: Group, version: str, sets: list[Judged], settings: AckS
         ak2 = [judged.type, judged.ref]
         if is_999 and judged.identifier:
             ak2.append(judged.identifier[0])
-        body.append(Segment("AK2", ak2))
+        yield Segment("AK2", ak2)
         for f in findings:
             if f.element is None:
-                body.append(Segment(seg3, [f.tag, str(f.position), "", f.code]))
+                yield Segment(seg3, [f.tag, str(f.position), "", f.code])
             else:
                 where = [str(f.element), str(f.component or "")]
                 if f.repetition is not None:
                     where.append(str(f.repetition))
-                body.append(Segment(seg4, [where if any(where[1:]) else where[0], "", f.code, f.value]))
+                yield Segment(seg4, [where if any(where[1:]) else where[0], "", f.code, f.value])
         codes = judged.codes[:5]
-        body.append(Segment(seg5, [AK501[judged.status], *codes]))
-        set_verdicts.append(Verdict(MESSAGE, judged.ref, judged.status, judged.type, group.control_ref,
-                                    codes, findings))
+        yield Segment(seg5, [AK501[judged.status], *codes] if codes or judged.status != ACCEPTED else accepted_ak5)
+        listed[1] += 1
+        if listed[0] < limit:
+            listed[0] += 1
+            set_verdicts.append(Verdict(MESSAGE, judged.ref, judged.status, judged.type, group.control_ref,
+                                        codes, findings))
     own = judge_envelope(group.issues, "x12", GROUP)
     received = len(sets)
     accepted = sum(1 for s in sets if s.status != REJECTED)
     counts = (_included(group, received), received, accepted)
-    status = roll_up([s.status for s in sets], failed=own.failed, noted=own.noted)
+    status = roll_up(sets.statuses(), failed=own.failed, noted=own.noted)
     codes = own.codes[:5]
-    body.append(Segment("AK9", [AK901[status], *map(str, counts), *codes]))
-    verdict = Verdict(GROUP, group.control_ref, status, group.id, codes=codes, counts=counts)
-    return body, [verdict, *set_verdicts]
+    yield Segment("AK9", [AK901[status], *map(str, counts), *codes])
+    verdicts.append(Verdict(GROUP, group.control_ref, status, group.id, codes=codes, counts=counts))
+    verdicts.extend(set_verdicts)
+    statuses.append(status)
 
 
 def _sendable(finding: Finding, delimiters: Delimiters, with_repetition: bool) -> Finding:

@@ -247,7 +247,7 @@ class Intake:
                 continue
             self._release(receipt_id)
             log.info("document processed", receipt=receipt_id, messages=outcome.messages,
-                     events=outcome.published, dead_letters=len(outcome.dead_letters), skipped=len(outcome.skipped))
+                     events=outcome.published, dead_letters=outcome.dead_letter_count, skipped=outcome.skipped_count)
 
     def _processed(self, receipt_id: str, future) -> None:
         """A worker process is done with a receipt: count it here, where /metrics is served."""
@@ -412,12 +412,17 @@ def details(outcome: Outcome) -> dict:
     out: dict = {"messages": outcome.messages, "events": outcome.summary}
     if outcome.published > len(outcome.summary):
         out["events_not_listed"] = outcome.published - len(outcome.summary)
+    # errors and skipped messages: the first Outcome.SUMMARY_LIMIT listed, with the totals when more
     if outcome.dead_letters:
         out["errors"] = [{"code": d.record["reason_code"], "stage": d.record["stage"], "error": d.record["error"],
                           "position": d.record["position"], "message_ref": d.record["message_ref"],
                           "dead_letter_id": d.record["event_id"]} for d in outcome.dead_letters]
+        if outcome.dead_letter_count > len(outcome.dead_letters):
+            out["errors_total"] = outcome.dead_letter_count
     if outcome.skipped:
         out["skipped"] = [{"message_ref": ref, "reason": reason} for ref, reason in outcome.skipped]
+        if outcome.skipped_count > len(outcome.skipped):
+            out["skipped_total"] = outcome.skipped_count
     if outcome.findings:  # content validation: rejected messages' findings and accepted-with-errors ones
         out["findings"] = outcome.findings
     return out

@@ -89,8 +89,12 @@ class Outcome:
 
     events: list[Event] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    # the first SUMMARY_LIMIT dead letters (all of them are published); dead_letter_count counts every one
     dead_letters: list[Event] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (message ref, reason)
+    dead_letter_count: int = 0
+    # the first SUMMARY_LIMIT skipped messages, (message ref, reason); skipped_count counts every one
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
     interchanges: list[Interchange] = field(default_factory=list)
     messages: int = 0
     published: int = 0  # events the broker confirmed
@@ -110,7 +114,17 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return not self.dead_letters
+        return not self.dead_letter_count
+
+    def add_dead_letter(self, dead: Event) -> None:
+        self.dead_letter_count += 1
+        if len(self.dead_letters) < self.SUMMARY_LIMIT:
+            self.dead_letters.append(dead)
+
+    def add_skipped(self, ref: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < self.SUMMARY_LIMIT:
+            self.skipped.append((ref, reason))
 
 
 Stage = Callable[[Unit], None]
@@ -145,6 +159,7 @@ class Pipeline:
         # outbound queue; without them (edigw map, benchmarks) no acknowledgement is built.
         self.acknowledge: AckOutbox | None = None
         self._findings: list[dict] | None = None  # the current document's Outcome.findings
+        self._dead: Callable[[Event], None] | None = None  # the current document's dead-letter recorder
         self.stages: list[Stage] = stages if stages is not None else [
             reject_syntax_errors,
             self.identify_partner,
@@ -300,19 +315,38 @@ class Pipeline:
             self.acknowledge.queue(doc, partner, ack)
             outcome.acknowledgements.append(ack.to_json())
 
-    def process(self, doc: Document, *, keep: bool = True) -> Outcome:
+    def process(self, doc: Document, *, keep: bool = True,
+                on_events: Callable[[list[Event]], None] | None = None,
+                on_dead_letter: Callable[[Event], None] | None = None) -> Outcome:
         """Run ``doc`` through every stage and publish its events and dead letters.
 
         Returns after the sink confirmed everything; a TransientError from the
         sink propagates (retry the document: ids are stable). ``keep=False``
-        keeps no event in the outcome (long-running intake, large documents).
+        keeps no event in the outcome (long-running intake, large documents):
+        memory then stays bounded whatever the document's size, as dead letters
+        and skipped messages are listed up to ``Outcome.SUMMARY_LIMIT`` and
+        counted beyond. ``on_events`` is called with each batch once the sink
+        confirmed it, ``on_dead_letter`` with each dead letter as it arises
+        (``edigw map`` prints them as they come).
         """
         outcome = Outcome()
         self._findings = outcome.findings
         batch: list[Event] = []
+        dead_batch: list[Event] = []  # dead letters not yet published (in batches, like the events)
         tracker = AckTracker() if self.acknowledge is not None else None
         spent = dict.fromkeys(self.stages, 0.0)  # per stage, over the document (one clock read per stage)
         clock = time.perf_counter
+
+        def dead(event: Event) -> None:
+            outcome.add_dead_letter(event)
+            dead_batch.append(event)
+            if on_dead_letter is not None:
+                on_dead_letter(event)
+            if len(dead_batch) >= self.batch_size:
+                self._publish_dead(dead_batch, outcome, keep)
+                dead_batch.clear()
+
+        self._dead = dead
         started = clock()
         try:
             for unit in self.units(doc, outcome, tracker):
@@ -324,7 +358,7 @@ class Pipeline:
                         finally:
                             spent[stage] += clock() - before
                 except Skip as skip:
-                    outcome.skipped.append((unit.message.ref, skip.reason))
+                    outcome.add_skipped(unit.message.ref, skip.reason)
                     if unit.partner is not None:
                         outcome.partners.add(unit.partner.id)
                     if tracker is not None:
@@ -334,8 +368,7 @@ class Pipeline:
                             tracker.note(unit.message)
                     continue
                 except Rejected as rejected:
-                    outcome.dead_letters.append(self.dead_letter(doc, rejected.stage, rejected.issue, unit,
-                                                                 more=rejected.more))
+                    dead(self.dead_letter(doc, rejected.stage, rejected.issue, unit, more=rejected.more))
                     if tracker is not None:  # a message no route takes is rejected in the 997 / CONTRL too
                         tracker.note(unit.message, *((rejected.issue,) if rejected.stage == "mapping" else ()))
                     continue
@@ -345,24 +378,32 @@ class Pipeline:
                     tracker.note(unit.message)
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
-                    self._publish(batch, outcome, keep)
+                    self._publish(batch, outcome, keep, on_events)
                     batch = []
         except EdiSyntaxError as exc:
-            outcome.dead_letters.append(self.dead_letter(doc, "syntax", exc.issue, None))
+            dead(self.dead_letter(doc, "syntax", exc.issue, None))
             if self.acknowledge is not None:
                 self._acknowledge_unreadable(doc, exc, outcome)
-        self._publish(batch, outcome, keep)
-        if outcome.dead_letters:
-            before = clock()
-            outcome.deliveries.extend(self.sink.publish(outcome.dead_letters))
-            outcome.seconds["publish"] = outcome.seconds.get("publish", 0.0) + clock() - before
+        finally:
+            self._dead = None
+        self._publish(batch, outcome, keep, on_events)
+        self._publish_dead(dead_batch, outcome, keep)
         for stage, seconds in spent.items():
             name = getattr(stage, "__name__", type(stage).__name__)
             outcome.seconds[name] = outcome.seconds.get(name, 0.0) + seconds
         outcome.seconds["read"] = max(0.0, clock() - started - sum(outcome.seconds.values()))
         return outcome
 
-    def _publish(self, batch: list[Event], outcome: Outcome, keep: bool) -> None:
+    def _publish_dead(self, dead: list[Event], outcome: Outcome, keep: bool) -> None:
+        if dead:
+            before = time.perf_counter()
+            deliveries = self.sink.publish(dead)
+            outcome.seconds["publish"] = outcome.seconds.get("publish", 0.0) + time.perf_counter() - before
+            if keep:
+                outcome.deliveries.extend(deliveries)
+
+    def _publish(self, batch: list[Event], outcome: Outcome, keep: bool,
+                 on_events: Callable[[list[Event]], None] | None = None) -> None:
         if batch:
             before = time.perf_counter()
             deliveries = self.sink.publish(batch)
@@ -376,13 +417,19 @@ class Pipeline:
             if keep:
                 outcome.deliveries.extend(deliveries)
                 outcome.events.extend(batch)
+            if on_events is not None:
+                on_events(batch)
 
     def _interchange_issues(self, doc: Document, ic: Interchange, outcome: Outcome) -> None:
         """Envelope errors above the messages (UNZ, GE, IEA) are recorded as dead
         letters of the interchange; its good messages have been published."""
         errors = [i for i in ic.issues if i.is_error] + [i for g in ic.groups for i in g.issues if i.is_error]
         if errors:
-            outcome.dead_letters.append(self.dead_letter(doc, "syntax", errors[0], None, ic, more=len(errors) - 1))
+            dead = self.dead_letter(doc, "syntax", errors[0], None, ic, more=len(errors) - 1)
+            if self._dead is not None:
+                self._dead(dead)
+            else:
+                outcome.add_dead_letter(dead)
 
     def dead_letter(self, doc: Document, stage: str, issue: Issue, unit: Unit | None,
                     ic: Interchange | None = None, more: int = 0) -> Event:

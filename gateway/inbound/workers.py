@@ -38,8 +38,9 @@ class Summary:
     messages: int = 0
     published: int = 0
     topics: set[str] = field(default_factory=set)
-    dead_letters: list[str] = field(default_factory=list)  # "CODE: text at position"
+    dead_letters: list[str] = field(default_factory=list)  # "CODE: text at position", the first 1,000
     skipped: int = 0
+    dead_letter_count: int = 0
 
 
 def _start(config: GatewayConfig, bootstrap_servers: str | None) -> None:
@@ -60,7 +61,8 @@ def _process(data: bytes, transport: str) -> Summary:
         topics=outcome.topics,
         dead_letters=[f"{d.record['reason_code']}: {d.record['error']} at {d.record['position']}"
                       for d in outcome.dead_letters],
-        skipped=len(outcome.skipped),
+        skipped=outcome.skipped_count,
+        dead_letter_count=outcome.dead_letter_count,
     )
 
 
@@ -147,8 +149,8 @@ def _process_receipt(receipt_id: str) -> Processed | None:
     seconds = time.perf_counter() - start
     done = _intake.store.get_receipt(receipt_id) or receipt
     return Processed(receipt_id, done.status, done.partner_id, done.channel, seconds, messages=outcome.messages,
-                     published=outcome.published, dead_letters=len(outcome.dead_letters),
-                     skipped=len(outcome.skipped), stages=outcome.seconds)
+                     published=outcome.published, dead_letters=outcome.dead_letter_count,
+                     skipped=outcome.skipped_count, stages=outcome.seconds)
 
 
 class ReceiptWorkers:

@@ -20,8 +20,9 @@ class MemorySink(Sink):
     in :attr:`values`.
     """
 
-    def __init__(self, encoder: Encoder | None = None) -> None:
+    def __init__(self, encoder: Encoder | None = None, *, keep: bool = True) -> None:
         self.encoder = encoder
+        self.keep = keep  # False: count offsets, keep nothing (edigw map streams what it is given)
         self.events: list[Event] = []
         self.values: list[bytes] = []
         self.deliveries: list[Delivery] = []
@@ -46,9 +47,10 @@ class MemorySink(Sink):
             offset = self._offsets.get(event.topic, 0)
             self._offsets[event.topic] = offset + 1
             delivered.append(Delivery(event.topic, 0, offset, event.event_id))
-        self.events.extend(events)
-        self.values.extend(values)
-        self.deliveries.extend(delivered)
+        if self.keep:
+            self.events.extend(events)
+            self.values.extend(values)
+            self.deliveries.extend(delivered)
         return delivered
 
     def topic(self, name: str) -> list[Event]:

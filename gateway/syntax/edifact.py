@@ -41,6 +41,7 @@ from typing import Union
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
 from gateway.syntax.sniff import BOM
+from gateway.syntax.refs import RefSet as _RefSet
 from gateway.syntax.source import Source, chunks
 
 # ISO 9735 syntax identifiers (UNB S001 0001) and the codec each one means.
@@ -529,7 +530,7 @@ class _Envelope:
         self.group: Group | None = None
         self.message: Message | None = None
         self.closed: Interchange | None = None  # the last interchange, after its UNZ
-        self.refs: set[str] = set()
+        self.refs = _RefSet()  # message references seen in the interchange (runs of numbers: bounded)
         self.stray_reported = False
         self.last: Segment | None = None  # the input's last segment, for end-of-input issues
 
@@ -675,7 +676,7 @@ class _Envelope:
         ic.delimiters = tokens.delims
         self.interchange = ic
         self.closed = None
-        self.refs = set()
+        self.refs = _RefSet()
         self.stray_reported = False
         if not isinstance(s001, list) or not syntax_id or not version:
             self._issue(ic.issues, "INTERCHANGE_HEADER_INVALID",
@@ -780,11 +781,10 @@ class _Envelope:
         if not msg.ref or not msg.type:
             self._issue(msg.issues, "MESSAGE_HEADER_INVALID", "UNH must give a message reference and type", seg,
                         message_segment=1)
-        if msg.ref in self.refs:
+        if not self.refs.add(msg.ref):
             self._issue(msg.issues, "MESSAGE_REF_DUPLICATE",
                         f"message reference '{msg.ref}' is used twice in interchange '{ic.control_ref}'", seg,
                         element=1, message_segment=1)
-        self.refs.add(msg.ref)
         self.message = msg
 
     def _close_message(self, seg: Segment | None, missing: bool = False) -> Iterator[Message]:

@@ -69,7 +69,7 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import re
-from bisect import bisect_right
+from gateway.syntax.refs import RefSet as _RefSet
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,52 +140,6 @@ def _as_int(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-class _RefSet:
-    """Control numbers seen in one group.
-
-    Numeric references are kept as runs of consecutive numbers (per written
-    width, so ``"0001"`` and ``"1"`` stay different), which keeps the usual
-    sequential numbering at constant memory however many sets a group has.
-    """
-
-    __slots__ = ("_runs", "_other")
-
-    def __init__(self) -> None:
-        self._runs: dict[int, tuple[list[int], list[int]]] = {}
-        self._other: set[str] = set()
-
-    def add(self, ref: str) -> bool:
-        """Record ``ref``; False when it was already there."""
-        if not (ref.isascii() and ref.isdigit()):
-            if ref in self._other:
-                return False
-            self._other.add(ref)
-            return True
-        value = int(ref)
-        runs = self._runs.get(len(ref))
-        if runs is None:
-            self._runs[len(ref)] = ([value], [value])
-            return True
-        starts, ends = runs
-        if value == ends[-1] + 1:
-            ends[-1] = value
-            return True
-        i = bisect_right(starts, value) - 1
-        if i >= 0 and value <= ends[i]:
-            return False
-        left = i >= 0 and ends[i] + 1 == value
-        right = i + 1 < len(starts) and starts[i + 1] - 1 == value
-        if left and right:
-            ends[i] = ends[i + 1]
-            del starts[i + 1], ends[i + 1]
-        elif left:
-            ends[i] = value
-        elif right:
-            starts[i + 1] = value
-        else:
-            starts.insert(i + 1, value)
-            ends.insert(i + 1, value)
-        return True
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -1263,8 +1217,11 @@ class _Writer:
                 f"{tag}{element:02d} contains '{_show(text[exc.start])}', which {self.encoding} cannot carry",
                 self._where(tag, pos, element or None, component=component),
             ) from None
-        self.out.append(data)
+        out = self.out
+        out.append(data)
         self.count += 1
+        if len(out) >= 8192:  # joined as it grows: one bytes per 8,192 segments, not one object each
+            self.out = [self.term_bytes.join(out)]
 
     def binary(self, seg: Segment, pos: int) -> None:
         """A BIN segment: BIN01 is recomputed from the data, written byte for byte."""
@@ -1410,27 +1367,39 @@ def write(interchange: Interchange, *, encoding: str = "ascii", delimiters: Deli
 
 
 def _write_message(w: _Writer, msg: Message, number: int) -> None:
-    segments = msg.segments
-    header = segments[0] if segments and segments[0].tag == "ST" else None
-    body = segments[1 if header is not None else 0 :]
-    if body and body[-1].tag == "SE":
-        body = body[:-1]
+    # one pass over msg.segments, which may be any iterable (an acknowledgement makes its
+    # segments while they are written): the header is looked at first, a trailing SE dropped
+    segments = iter(msg.segments)
+    first = next(segments, None)
+    header = first if first is not None and first.tag == "ST" else None
+    pending = first if header is None else None  # a segment read ahead, not yet written
     st_type = msg.type or (header.get(1) if header is not None else "")
     st_ref = msg.ref or (header.get(2) if header is not None else "") or f"{number:04d}"
     if not st_type:
         raise _write_error("WRITE_INVALID", "the transaction set has no type (ST01)", Location(tag="ST", element=1))
     extra = list(header.elements[2:]) if header is not None else []
     w.segment("ST", [st_type, st_ref, *extra], 1)
-    for pos, seg in enumerate(body, start=2):
-        if seg.tag in _ENVELOPE_TAGS:
-            raise _write_error(
-                "WRITE_INVALID",
-                f"envelope segment {seg.tag} inside transaction set {st_type} {st_ref}",
-                Location(segment=w.count + 1, tag=seg.tag, message_segment=pos),
-            )
-        if seg.tag == "BIN":
-            w.binary(seg, pos)
-        else:
-            w.segment(seg.tag, seg.elements, pos)
-    count = len(body) + 2
+    pos = 1
+    for seg in segments:
+        if pending is not None:
+            pos += 1
+            _write_body_segment(w, pending, pos, st_type, st_ref)
+        pending = seg
+    if pending is not None and pending.tag != "SE":
+        pos += 1
+        _write_body_segment(w, pending, pos, st_type, st_ref)
+    count = pos + 1
     w.segment("SE", [str(count), st_ref], count)
+
+
+def _write_body_segment(w: _Writer, seg: Segment, pos: int, st_type: str, st_ref: str) -> None:
+    if seg.tag in _ENVELOPE_TAGS:
+        raise _write_error(
+            "WRITE_INVALID",
+            f"envelope segment {seg.tag} inside transaction set {st_type} {st_ref}",
+            Location(segment=w.count + 1, tag=seg.tag, message_segment=pos),
+        )
+    if seg.tag == "BIN":
+        w.binary(seg, pos)
+    else:
+        w.segment(seg.tag, seg.elements, pos)
