@@ -28,7 +28,7 @@ from adapters.as2.outbound import As2Sender
 from adapters.http.app import create_app
 from adapters.http.keys import ADMIN, KeyRing, hash_key
 from adapters.http.server import Server
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.inbound.intake import Intake
@@ -73,7 +73,7 @@ def test_a_999_for_a_document_whose_mdn_said_processed_error_is_attached_with_it
     config.http.admin_keys = [hash_key(ADMIN_KEY)]
     parts = build(config, sink=MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    archive = Archive(tmp_path / "archive")
+    archive = LocalArchive(tmp_path / "archive")
     intake = Intake(archive, store, parts.pipeline, duplicate_window=timedelta(days=1))
     app = create_app(intake=intake, partners=parts.partners, config=config.http,
                      keys=KeyRing({hash_key(ADMIN_KEY): ADMIN}), metrics=Metrics(), ready=lambda: None)
@@ -138,7 +138,7 @@ def test_a_document_refused_before_it_was_sent_gets_no_acknowledgement(tmp_path)
     shutil.copytree(ROOT / "mappings", mappings)
     parts = build(GatewayConfig(mappings=mappings, schemas=ROOT / "schemas"), sink=MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    archive = Archive(tmp_path / "archive")
+    archive = LocalArchive(tmp_path / "archive")
     intake = Intake(archive, store, parts.pipeline, duplicate_window=timedelta(days=1))
     try:
         egress = Egress(store, archive, load_routes(mappings, parts.schemas).plan)

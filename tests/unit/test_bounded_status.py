@@ -12,7 +12,7 @@ from bench import generate
 from gateway.acks import AckSettings, AckTracker
 from gateway.acks.judge import Judged, JudgedList
 from gateway.acks.report import ACCEPTED, REJECTED
-from gateway.archive import Archive
+from gateway.archive import LocalArchive
 from gateway.bootstrap import build
 from gateway.config import GatewayConfig
 from gateway.inbound.intake import Intake
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def make(tmp_path):
     parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=MemorySink())
     store = SqliteStore(tmp_path / "state.db")
-    return Intake(Archive(tmp_path / "archive"), store, parts.pipeline), parts
+    return Intake(LocalArchive(tmp_path / "archive"), store, parts.pipeline), parts
 
 
 def test_a_document_with_more_than_1000_errors_keeps_1000_and_the_total(tmp_path):
