@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import hashlib
 import time
 from datetime import datetime, timedelta, timezone
@@ -223,6 +225,29 @@ def test_two_intakes_on_one_store_never_process_the_same_receipt_at_once(tmp_pat
     restarted.recover()
     assert store.get_receipt(receipt.id).status == PUBLISHED and len(other_parts.sink.events) == 1
     assert live.process(receipt).published == 0 and parts.sink.events == []  # done meanwhile: not again
+
+
+def test_an_instance_restarted_under_its_name_takes_up_what_it_held_at_once(tmp_path):
+    """Killed mid-document and started again (same instance name: host and HTTP port by default),
+    an instance does not wait for its own lease to run out; another instance does."""
+    config = GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas", state=str(tmp_path / "state.db"),
+                           archive=str(tmp_path / "archive"))
+    assert config.instance_name() == f"{socket.gethostname()}:8080"
+    assert GatewayConfig(instance="gw-0").instance_name() == "gw-0"
+    parts = build(config, sink=MemorySink())
+    store = SqliteStore(tmp_path / "state.db")
+    died = Intake.configured(config, store, parts.pipeline)
+    receipt = died.take(ORDERS, channel="http")
+    now = datetime.now(timezone.utc)
+    assert store.claim_receipt(receipt.id, died.owner, until=now + timedelta(minutes=5), now=now)  # then killed
+    other_parts = build(config, sink=MemorySink())
+    other = Intake.configured(config.model_copy(update={"instance": "another"}), store, other_parts.pipeline)
+    other.recover()
+    assert store.get_receipt(receipt.id).status == RECEIVED and other_parts.sink.events == []
+    again_parts = build(config, sink=MemorySink())
+    again = Intake.configured(config, store, again_parts.pipeline)
+    again.recover()
+    assert store.get_receipt(receipt.id).status == PUBLISHED and len(again_parts.sink.events) == 1
 
 
 def test_a_failed_attempt_releases_the_receipt_at_once(tmp_path):
