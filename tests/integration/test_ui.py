@@ -117,7 +117,9 @@ def site(broker, tmp_path_factory):
     home = tmp_path_factory.mktemp("ui")
     receiver = Receiver()
     mappings = _mappings(home / "mappings", with_brasserie=False, deliver_to=receiver.url)
-    gateway = Gateway(home, broker.bootstrap, "ui.order-created", mappings=mappings,
+    # a client id of its own: the outbound routes' consumer groups are named after it, and a group shared
+    # with another test's gateway would wait for that one's members to time out
+    gateway = Gateway(home, broker.bootstrap, "ui.order-created", mappings=mappings, client_id="ui-pages",
                       extra="delivery: {interval_seconds: 0.3}\n")
     gateway.start()
     try:
