@@ -329,7 +329,22 @@ def test_a_failed_delivery_is_re_driven_from_the_page(site, browser, shots):
         browser.refresh()
     assert len(gateway.receiver.bodies) == 1 and gateway.receiver.bodies[0].startswith(b"ISA")
     assert "awaited" in browser.find_element(By.ID, "partner-ack").text  # the partner's 997 is due next
+    # Widget Supply's 997 accepts it: the verdict on the 850's page, the 850 on the 997's
+    sent = [seg.strip().split("*") for seg in gateway.receiver.bodies[0].decode().split("~")]
+    control = {seg[0]: seg for seg in sent}
+    group, st02 = control["GS"][6], control["ST"][2]
+    ack = (f"ISA*00*          *00*          *ZZ*WIDGETSUPPLY   *ZZ*ACMERETAIL     *261207*0900*U*00401*000000777*0*P*>~"
+           f"GS*FA*WIDGETSUPPLY*ACMERETAIL*20261207*0900*777*X*004010~ST*997*0001~AK1*PO*{group}~"
+           f"AK2*850*{st02}~AK5*A~AK9*A*1*1*1~SE*6*0001~GE*1*777~IEA*1*000000777~").encode()
+    ack_id = _post(gateway.url, ack, ADMIN_KEY, "application/EDI-X12")
+    assert _settled(gateway.url, ack_id)["status"] == "published"
+    browser.refresh()
+    verdict = browser.find_element(By.ID, "partner-ack").text
+    assert "accepted" in verdict and "997" in verdict, verdict
     shots(browser, "outbound-detail")
+    browser.get(f"{gateway.url}/ui/documents/{ack_id}")
+    [answered] = browser.find_elements(By.CSS_SELECTOR, "#acks-received tbody tr")
+    assert answered.text.startswith("850 ") and "accepted" in answered.text
 
 
 def test_a_partner_key_sees_only_its_own_documents(site, browser):

@@ -185,7 +185,8 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
         sent = tracking.acknowledgements_sent(receipt)
         answered = tracking.acknowledgements_answered(receipt)
         timeline = [(receipt.received_at, f"received over {receipt.channel}, {receipt.size} bytes archived")]
-        timeline += [(a.created_at, f"{a.kind} {a.control_ref or ''} queued for the partner ({a.status})") for a in sent]
+        timeline += [(a.created_at, f"{a.kind} {a.control_ref or ''} queued for the partner ({a.status})")
+                     for a in sent]
         timeline += [(_time(a.details.get("sent_at")), f"{a.kind} {a.control_ref or ''} sent") for a in sent
                      if a.details.get("sent_at")]
         if receipt.updated_at:
