@@ -30,14 +30,15 @@ class Gateway:
     """`edigw run` as a subprocess with its own config, state and archive under ``home``."""
 
     def __init__(self, home: Path, bootstrap: str, topic: str, *, state: str = "state.db",
-                 archive: str = "archive", mappings: Path = ROOT / "mappings", extra: str = "") -> None:
+                 archive: str = "archive", mappings: Path = ROOT / "mappings", extra: str = "",
+                 client_id: str = "edigw") -> None:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.config = home / "gateway.yaml"
         self.config.write_text(
             f"kafka:\n  bootstrap_servers: {bootstrap}\n  topics: {{OrderCreated: {topic}}}\n"
-            f"  dead_letter_topic: {topic}.deadletter\n  publish_timeout: 3\n"
+            f"  dead_letter_topic: {topic}.deadletter\n  publish_timeout: 3\n  client_id: {client_id}\n"
             f"http:\n  port: {self.port}\n  admin_keys: [{hash_key(KEY)}]\n"
             f"mappings: {mappings}\nschemas: {ROOT / 'schemas'}\n"
             f"state: {state}\narchive: {archive}\nretry_seconds: 1\n{extra}")

@@ -65,9 +65,10 @@ class Tracking:
         return [d for d in self.store.find_outbound(partner_id=receipt.partner_id, limit=limit)
                 if (d.details.get("acknowledgement") or {}).get("receipt_id") == receipt.id]
 
-    def raw(self, ref: str) -> bytes:
+    def raw(self, ref: str, limit: int = -1) -> bytes:
+        """The archived bytes, or their first ``limit``."""
         with self.archive.open(ref) as stream:
-            return stream.read()
+            return stream.read(limit)
 
     def replay(self, owner: str, receipt_id: str) -> Receipt:
         """Process a failed document again, now, with the mappings loaded at start-up; its events keep

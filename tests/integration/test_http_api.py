@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 import time
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 from adapters.http.app import create_app
 from adapters.http.keys import ADMIN, KeyRing, hash_key
 from adapters.http.server import Server
+from adapters.http.ui import view
 from gateway.archive import LocalArchive
 from gateway.bootstrap import build, load_mappings
 from gateway.config import GatewayConfig, KafkaConfig
@@ -368,3 +370,22 @@ def test_redrive_is_for_admin_keys_and_failed_deliveries(gateway):
     assert_problem(gateway.post(url, headers={"X-API-Key": ACME}), 403, "admin key")
     assert_problem(gateway.post(url, headers={"X-API-Key": BRASSERIE}), 404, ack["id"])
     assert_problem(gateway.post(url, headers={"X-API-Key": ADMIN_KEY}), 409, "only failed deliveries")
+
+
+def test_the_tracking_pages_show_a_large_document_without_reading_it_again(gateway, monkeypatch):
+    receipt_id = post(gateway, edifact_order("PO-LARGE", "IC-LARGE")).json()["id"]
+    assert settled(gateway, receipt_id)["status"] == "published"
+    with httpx.Client(base_url=str(gateway.base_url), timeout=30) as browser:
+        login = browser.get("/ui/login").text
+        token = login.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert browser.post("/ui/login", data={"csrf": token, "key": ADMIN_KEY}).status_code == 303
+        whole = html.unescape(browser.get(f"/ui/documents/{receipt_id}").text)
+        assert "not read again" not in whole and '"order_number": "PO-LARGE"' in whole  # decoded
+        monkeypatch.setattr(view, "READ_LIMIT", 100)  # the document has some 640 bytes
+        monkeypatch.setattr(view, "RAW_LIMIT", 50)
+        page = browser.get(f"/ui/documents/{receipt_id}")
+    assert page.status_code == 200
+    assert "it is not read again for this page" in page.text and "only the first part is shown" in page.text
+    assert "OrderCreated" in page.text and "PO-LARGE" in page.text  # the event, from the receipt's summary
+    assert '"order_number"' not in html.unescape(page.text)  # not decoded
+    assert "UNZ+" not in page.text  # only the first 50 bytes

@@ -170,16 +170,23 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
                 return RedirectResponse(f"{_base(request)}/outbound/{sent.id}", status_code=303)
             return page(request, "message.html", {"title": "Not found",
                                                   "text": f"no document {receipt_id} for this API key"}, status=404)
-        raw = tracking.raw(receipt.raw_ref)
-        items, problem = view.read_document(raw)
         errors = view.errors_of(receipt)
+        if receipt.size <= view.READ_LIMIT:
+            raw = tracking.raw(receipt.raw_ref)
+            items, problem = view.read_document(raw)
+            events, events_problem = view.decoded_events(pipeline, receipt, raw)
+        else:  # the first part, as text; what it became is in the receipt's summary
+            raw = tracking.raw(receipt.raw_ref, view.RAW_LIMIT + 1)
+            items, problem = [], f"the document has {receipt.size} bytes: it is not read again for this page"
+            events = [{**e, "record": None} for e in receipt.details.get("events", [])]
+            events_problem = problem
         charset = next((i.charset for i in items if getattr(i, "charset", "")), "") or "latin-1"
-        events, events_problem = view.decoded_events(pipeline, receipt, raw)
         published = {e.get("event_id") for e in receipt.details.get("events", [])}
         sent = tracking.acknowledgements_sent(receipt)
         answered = tracking.acknowledgements_answered(receipt)
         timeline = [(receipt.received_at, f"received over {receipt.channel}, {receipt.size} bytes archived")]
-        timeline += [(a.created_at, f"{a.kind} {a.control_ref or ''} queued for the partner ({a.status})") for a in sent]
+        timeline += [(a.created_at, f"{a.kind} {a.control_ref or ''} queued for the partner ({a.status})")
+                     for a in sent]
         timeline += [(_time(a.details.get("sent_at")), f"{a.kind} {a.control_ref or ''} sent") for a in sent
                      if a.details.get("sent_at")]
         if receipt.updated_at:
@@ -188,7 +195,7 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
         timeline.sort(key=lambda t: t[0] or receipt.received_at)
         return page(request, "document.html", {
             "title": f"Document {receipt.id}", "r": receipt, "pieces": view.pieces(raw, items, errors, charset),
-            "cut": len(raw) > view.RAW_LIMIT, "errors": errors, "outline": view.outline(items, problem),
+            "cut": receipt.size > view.RAW_LIMIT, "errors": errors, "outline": view.outline(items, problem),
             "events": events, "events_problem": events_problem, "published": published, "sent": sent,
             "answered": answered, "timeline": timeline})
 
@@ -232,8 +239,8 @@ def tracking_pages(tracking: Tracking, partners: Partners, keys: KeyRing, *, pip
             return page(request, "message.html", {"title": "Not found",
                                                   "text": f"no outbound document {document_id} for this API key"},
                         status=404)
-        raw = tracking.raw(doc.raw_ref)
-        items, _ = view.read_document(raw)
+        raw = tracking.raw(doc.raw_ref, view.READ_LIMIT + 1)
+        items, _ = view.read_document(raw) if len(raw) <= view.READ_LIMIT else ([], None)
         return page(request, "outbound_one.html", {"title": f"Outbound {doc.kind} {doc.id}", "d": doc,
                                                    "pieces": view.pieces(raw, items, []),
                                                    "mdn": doc.details.get("mdn"),

@@ -21,6 +21,7 @@ from gateway.state.base import Receipt
 from gateway.syntax import read
 
 RAW_LIMIT = 512 * 1024  # larger documents are shown cut (the archive keeps them whole)
+READ_LIMIT = 8 * 1024 * 1024  # larger ones are not read again for a page: no outline, no decoded events
 _SEGMENT = re.compile(r"\bsegment (\d+)")
 _BYTE = re.compile(r"\bbyte (\d+)")
 _LINE = re.compile(r"\bline (\d+)")
@@ -161,7 +162,7 @@ def decoded_events(pipeline: Pipeline, receipt: Receipt, raw: bytes) -> tuple[li
     no duplicate check, so nothing is published or recorded. Event ids are stable, so they match
     those published for the document."""
     dry = Pipeline(pipeline.partners, pipeline.schemas, MemorySink(), mapper=pipeline.mapper,
-                   dead_letter_topic=pipeline.dead_letter_topic,
+                   dead_letter_topic=pipeline.dead_letter_topic, source_uri=pipeline.source_uri,
                    xml_schemas=(pipeline.xml_options or {}).get("schemas"))
     doc = Document(raw, received_at=receipt.received_at, transport=receipt.channel, receipt_id=receipt.id,
                    raw_ref=receipt.raw_ref, partner_id=receipt.partner_id)
