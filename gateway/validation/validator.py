@@ -71,7 +71,52 @@ def validate(message: Message, guide=None) -> list[Issue]:
     directory_, definition = found
     if guide is not None:
         directory_, definition = guide.apply(directory_, definition)
+    # The usual case first, without a walker: a message of a shape whose structure is known to be
+    # right, and whose text matches the message pattern.
+    memo = directory_.memo.get(definition.type)
+    if memo is not None and message.interchange is not None:
+        segments = message.segments
+        if memo.get(tuple([s.tag for s in segments])) == () and _message_valid(
+                segments, message.interchange.delimiters, directory_, definition):
+            return []
     return Walker(message, directory_, definition).run()
+
+
+def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef) -> bool:
+    """Whether the segments' text as read matches the message pattern (then all content is valid)."""
+    if d is None:
+        return False
+    try:
+        joined = JOIN.join([s.text for s in segments])
+    except TypeError:  # a segment built in memory: no text
+        return False
+    if joined.count(JOIN) != len(segments) - 1:  # the boundary character in the data
+        return False
+    rel = d.release
+    if rel and rel in joined:
+        # each released service character becomes one placeholder character, which the
+        # patterns take as data (it counts as one, as the released character does); any
+        # other release is left to the exact checks
+        if any(p in joined for p in _PLACEHOLDERS):
+            return False
+        for placeholder, special in zip(_PLACEHOLDERS, (rel, d.element, d.component, d.segment, d.repetition)):
+            if special:
+                joined = joined.replace(rel + special, placeholder)
+        if rel in joined:
+            return False
+    cached = _LAST_MATCHER
+    if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
+        return cached[3](joined) is not None
+    key = (definition.type, d.decimal, d.element, d.component, d.repetition)
+    matcher = directory_.fast.get(key, _UNSET)
+    if matcher is _UNSET:
+        matcher = directory_.fast[key] = message_matcher(
+            directory_.segments, definition.tags, d.decimal, d.element, d.component, d.repetition,
+            directory_.syntax == "x12")
+    if matcher is None:
+        return False
+    _LAST_MATCHER[:] = [directory_, definition, d, matcher]
+    return matcher(joined) is not None
 
 
 class Walker:
@@ -231,40 +276,7 @@ class Walker:
 
     def whole_message_valid(self) -> bool:
         """Whether the message's text as read matches its message pattern (then all its content is valid)."""
-        d = self.delimiters
-        if d is None:
-            return False
-        try:
-            joined = JOIN.join([s.text for s in self.segments])
-        except TypeError:  # a segment built in memory: no text
-            return False
-        if joined.count(JOIN) != len(self.segments) - 1:  # the boundary character in the data
-            return False
-        rel = d.release
-        if rel and rel in joined:
-            # each released service character becomes one placeholder character, which the
-            # patterns take as data (it counts as one, as the released character does); any
-            # other release is left to the exact checks
-            if any(p in joined for p in _PLACEHOLDERS):
-                return False
-            for placeholder, special in zip(_PLACEHOLDERS, (rel, d.element, d.component, d.segment, d.repetition)):
-                if special:
-                    joined = joined.replace(rel + special, placeholder)
-            if rel in joined:
-                return False
-        cached = _LAST_MATCHER
-        if cached[0] is self.directory and cached[1] is self.definition and cached[2] is d:
-            return cached[3](joined) is not None
-        key = (self.definition.type, self.decimal, d.element, d.component, d.repetition)
-        matcher = self.directory.fast.get(key, _UNSET)
-        if matcher is _UNSET:
-            matcher = self.directory.fast[key] = message_matcher(
-                self.directory.segments, self.definition.tags, self.decimal, d.element, d.component,
-                d.repetition, self.x12)
-        if matcher is None:
-            return False
-        _LAST_MATCHER[:] = [self.directory, self.definition, d, matcher]
-        return matcher(joined) is not None
+        return _message_valid(self.segments, self.delimiters, self.directory, self.definition)
 
     def _entry(self, tag: str):
         """(fast matcher or None, syntax-note verdicts or None, DTM date check, texts known to match)
