@@ -128,6 +128,15 @@ class GatewayConfig(_Strict):
     # timeouts included); a receipt pending this long that no live instance holds, an instance
     # that died left it, is taken up by another
     receipt_lease_seconds: float = Field(default=300.0, gt=0)
+    # the name this instance's leases carry; unique per instance and the same across its restarts,
+    # so that a restarted instance takes up at once what it was processing when it stopped.
+    # Default: <host name>:<http.port>
+    instance_id: str | None = None
+
+    def instance(self) -> str:
+        import socket
+
+        return self.instance_id or f"{socket.gethostname()}:{self.http.port}"
     # documents taken in and not yet published (the broker is down, say) beyond which every
     # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
     max_backlog: int = Field(default=10_000, ge=1)

@@ -235,3 +235,18 @@ def test_a_failed_attempt_releases_the_receipt_at_once(tmp_path):
     intake.archive.open = original
     now = datetime.now(timezone.utc)
     assert intake.store.claim_receipt(receipt.id, "another instance", until=now + timedelta(minutes=5), now=now)
+
+
+def test_an_instance_started_again_takes_up_at_once_what_it_was_processing_when_it_died(tmp_path):
+    config = GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas", state=str(tmp_path / "state.db"),
+                           archive=str(tmp_path / "archive"), instance_id="gw-1")
+    store = SqliteStore(config.state)
+    first = Intake.configured(config, store, build(config, sink=MemorySink()).pipeline)
+    receipt = first.take(ORDERS, channel="http")
+    now = datetime.now(timezone.utc)
+    assert first.owner == "gw-1" and store.claim_receipt(receipt.id, "gw-1", until=now + first.lease, now=now)
+    # killed while processing it; started again with the same instance id, before the lease ran out
+    again = Intake.configured(config, store, build(config, sink=MemorySink()).pipeline)
+    assert again.recover() == 1 and store.get_receipt(receipt.id).status == PUBLISHED
+    other = GatewayConfig(http={"port": 8181})
+    assert other.instance().endswith(":8181") and other.instance() != GatewayConfig().instance()
