@@ -128,10 +128,21 @@ class GatewayConfig(_Strict):
     # timeouts included); a receipt pending this long that no live instance holds, an instance
     # that died left it, is taken up by another
     receipt_lease_seconds: float = Field(default=300.0, gt=0)
-    # this instance's name among those sharing the state store: what it held when it died it
-    # takes up again as soon as it restarts (others wait for the lease to run out). Default: the
-    # host name and the HTTP port, which differ between instances and stay across restarts.
-    instance: str | None = Field(default=None, min_length=1, max_length=200)
+    # the name this instance's leases carry; unique per instance and the same across its restarts,
+    # so that a restarted instance takes up at once what it was processing when it stopped.
+    # Default: <host name>:<http.port>
+    instance_id: str | None = None
+
+    def instance(self) -> str | None:
+        """The name this instance's leases carry; None when it has no stable one (no HTTP server,
+        or an ephemeral port, which instances on one host would share): then one is made per process."""
+        if self.instance_id:
+            return self.instance_id
+        if self.http.enabled and self.http.port:
+            import socket
+
+            return f"{socket.gethostname()}:{self.http.port}"
+        return None
     # documents taken in and not yet published (the broker is down, say) beyond which every
     # channel refuses more, telling the sender to retry (HTTP/AS2 503, SFTP a failed close)
     max_backlog: int = Field(default=10_000, ge=1)
@@ -142,17 +153,6 @@ class GatewayConfig(_Strict):
     # busy partner uses one core at a time); false spreads every document over all workers
     keep_partner_order: bool = True
 
-
-    def instance_name(self) -> str | None:
-        """The name this instance holds receipts under; None when it has no stable one (an
-        ephemeral HTTP port, no HTTP server): then a name is made per process."""
-        if self.instance:
-            return self.instance
-        if self.http.enabled and self.http.port:
-            import socket
-
-            return f"{socket.gethostname()}:{self.http.port}"
-        return None
 
     @field_validator("archive", mode="before")
     @classmethod
@@ -181,7 +181,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "EDIGW_SCHEMA_REGISTRY": ("kafka", "schema_registry", str),
     "EDIGW_STATE": ("", "state", str),
     "EDIGW_ARCHIVE": ("", "archive", str),
-    "EDIGW_INSTANCE": ("", "instance", str),
+    "EDIGW_INSTANCE": ("", "instance_id", str),
     "EDIGW_S3_ENDPOINT_URL": ("s3", "endpoint_url", str),
     "EDIGW_S3_REGION": ("s3", "region", str),
     "EDIGW_HTTP_HOST": ("http", "host", str),

@@ -290,7 +290,8 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
         receipt = intake.take(body, channel="http", partner_id=partner_id, idempotency_key=key)
         repeated = receipt.received_at < before  # an Idempotency-Key seen before: the earlier receipt
         if not repeated and receipt.status == "received":
-            mismatch = _sender_mismatch(intake, partners, receipt, partner_id)
+            body.seek(0)  # the bytes just archived, read here rather than fetched back from the archive
+            mismatch = _sender_mismatch(partners, body, partner_id)
             if mismatch is not None:
                 store.update_receipt(receipt.with_status(FAILED, error=mismatch, details={
                     "errors": [{"code": "PARTNER_MISMATCH", "stage": "http", "error": mismatch}]}))
@@ -409,7 +410,7 @@ def create_app(*, intake: Intake, partners: Partners, config: HttpServer, keys: 
     return app
 
 
-def _sender_mismatch(intake: Intake, partners: Partners, receipt: Receipt, partner_id: str | None) -> str | None:
+def _sender_mismatch(partners: Partners, stream, partner_id: str | None) -> str | None:
     """When the first envelope names another partner than the key's owner: why, else None.
 
     Only the first message is read here; anything the reader cannot make sense
@@ -418,8 +419,7 @@ def _sender_mismatch(intake: Intake, partners: Partners, receipt: Receipt, partn
     if partner_id is None:
         return None
     try:
-        with intake.archive.open(receipt.raw_ref) as stream:
-            first = next(iter(read(stream)), None)
+        first = next(iter(read(stream)), None)
     except GatewayError:
         return None
     ic = first.interchange if isinstance(first, Message) else first

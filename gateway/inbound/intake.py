@@ -93,7 +93,7 @@ class Intake:
         return cls(build_archive(config), store, pipeline,
                    duplicate_window=timedelta(days=config.duplicate_window_days),
                    max_bytes=config.max_document_bytes, metrics=metrics, max_backlog=config.max_backlog,
-                   lease=timedelta(seconds=config.receipt_lease_seconds), owner=config.instance_name())
+                   lease=timedelta(seconds=config.receipt_lease_seconds), owner=config.instance())
 
     # -- taking in ---------------------------------------------------------------
     def take(self, stream: BinaryIO | bytes, *, channel: str, partner_id: str | None = None,

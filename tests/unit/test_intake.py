@@ -232,8 +232,9 @@ def test_an_instance_restarted_under_its_name_takes_up_what_it_held_at_once(tmp_
     an instance does not wait for its own lease to run out; another instance does."""
     config = GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas", state=str(tmp_path / "state.db"),
                            archive=str(tmp_path / "archive"))
-    assert config.instance_name() == f"{socket.gethostname()}:8080"
-    assert GatewayConfig(instance="gw-0").instance_name() == "gw-0"
+    assert config.instance() == f"{socket.gethostname()}:8080"
+    assert GatewayConfig(instance_id="gw-0").instance() == "gw-0"
+    assert GatewayConfig(http={"port": 0}).instance() is None  # instances on one host would share it
     parts = build(config, sink=MemorySink())
     store = SqliteStore(tmp_path / "state.db")
     died = Intake.configured(config, store, parts.pipeline)
@@ -241,7 +242,7 @@ def test_an_instance_restarted_under_its_name_takes_up_what_it_held_at_once(tmp_
     now = datetime.now(timezone.utc)
     assert store.claim_receipt(receipt.id, died.owner, until=now + timedelta(minutes=5), now=now)  # then killed
     other_parts = build(config, sink=MemorySink())
-    other = Intake.configured(config.model_copy(update={"instance": "another"}), store, other_parts.pipeline)
+    other = Intake.configured(config.model_copy(update={"instance_id": "another"}), store, other_parts.pipeline)
     other.recover()
     assert store.get_receipt(receipt.id).status == RECEIVED and other_parts.sink.events == []
     again_parts = build(config, sink=MemorySink())
@@ -260,3 +261,18 @@ def test_a_failed_attempt_releases_the_receipt_at_once(tmp_path):
     intake.archive.open = original
     now = datetime.now(timezone.utc)
     assert intake.store.claim_receipt(receipt.id, "another instance", until=now + timedelta(minutes=5), now=now)
+
+
+def test_an_instance_started_again_takes_up_at_once_what_it_was_processing_when_it_died(tmp_path):
+    config = GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas", state=str(tmp_path / "state.db"),
+                           archive=str(tmp_path / "archive"), instance_id="gw-1")
+    store = SqliteStore(config.state)
+    first = Intake.configured(config, store, build(config, sink=MemorySink()).pipeline)
+    receipt = first.take(ORDERS, channel="http")
+    now = datetime.now(timezone.utc)
+    assert first.owner == "gw-1" and store.claim_receipt(receipt.id, "gw-1", until=now + first.lease, now=now)
+    # killed while processing it; started again with the same instance id, before the lease ran out
+    again = Intake.configured(config, store, build(config, sink=MemorySink()).pipeline)
+    assert again.recover() == 1 and store.get_receipt(receipt.id).status == PUBLISHED
+    other = GatewayConfig(http={"port": 8181})
+    assert other.instance().endswith(":8181") and other.instance() != GatewayConfig().instance()

@@ -430,6 +430,21 @@ def test_postgres_adds_the_lease_columns_to_an_outbound_table_from_before(postgr
     leased_once(PostgresStore(url))
 
 
+def test_postgres_adds_the_lease_columns_to_a_receipts_table_from_before(postgres):
+    url = fresh_url(postgres)
+    store = PostgresStore(url)
+    r = store.add_receipt(receipt())
+    store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE receipts DROP COLUMN lease_owner, DROP COLUMN lease_until")
+    again = PostgresStore(url)
+    try:
+        assert again.claim_receipt(r.id, "a", until=T0 + timedelta(minutes=5), now=T0) == r
+        assert again.claim_receipt(r.id, "b", until=T0 + timedelta(minutes=5), now=T0) is None
+    finally:
+        again.close()
+
+
 def test_postgres_schema_is_created_once_by_stores_starting_together(postgres):
     url = fresh_url(postgres)
     stores = _race(6, lambda i: PostgresStore(url, pool_size=1))
