@@ -83,40 +83,38 @@ def build(ic: Interchange, sets: Sequence[Judged], settings: AckSettings, number
     sets = answered
     version = _version(ic)
     sender, recipient = _parties(ic)
-    body: list[Segment] = []
     verdicts: list[Verdict] = []
     if requested == "2":  # an indication of receipt, nothing more
-        body.append(Segment("UCI", [ic.control_ref, sender, recipient, ACTION_RECEIVED]))
+        body = [Segment("UCI", [ic.control_ref, sender, recipient, ACTION_RECEIVED])]
         verdicts.append(Verdict(INTERCHANGE, ic.control_ref, RECEIVED))
-        status = RECEIVED
+        return [_contrl(ic, version, body, RECEIVED, verdicts, numbers, now)]
+    own = judge_envelope(ic.issues, "edifact", INTERCHANGE)
+    listed = [0, 0]  # message verdicts kept (at most AckReport.LIST_LIMIT), message verdicts in all
+    if ic.groups:
+        by_group: dict[int, JudgedList] = {}
+        for judged in sets:
+            by_group.setdefault(id(judged.group), JudgedList()).append(judged)
+        groups = [(group, by_group.get(id(group), JudgedList())) for group in ic.groups]
+        statuses = [_group_status(group, members)[0] for group, members in groups]
     else:
-        own = judge_envelope(ic.issues, "edifact", INTERCHANGE)
-        parts: list[Segment] = []
-        children: list[str] = []
-        if ic.groups:
-            by_group: dict[int, JudgedList] = {}
-            for judged in sets:
-                by_group.setdefault(id(judged.group), JudgedList()).append(judged)
-            for group in ic.groups:
-                segments, group_verdicts = _answer_group(group, by_group.get(id(group), JudgedList()), settings,
-                                                         version)
-                parts.extend(segments)
-                verdicts.extend(group_verdicts)
-                children.append(group_verdicts[0].status)
+        groups = []
+        statuses = sets.statuses()
+    status = roll_up(statuses, failed=own.failed, noted=own.noted)
+    code = own.codes[0] if own.codes else None
+    verdicts.append(Verdict(INTERCHANGE, ic.control_ref, status, codes=(code,) if code else ()))
+
+    def body():
+        # made while the writer writes it: the UCMs of 400,000 messages are never all in memory
+        yield Segment("UCI", [ic.control_ref, sender, recipient, _action(status),
+                              *_error(code, own.first, INTERCHANGE, version)])
+        if groups:
+            for group, members in groups:
+                yield from _answer_group(group, members, settings, version, verdicts, listed)
         else:
             for judged in sets:
-                children.append(judged.status)
-                answer = _answer_message(judged, settings, version, "")
-                if answer is not None:
-                    parts.extend(answer[0])
-                    verdicts.append(answer[1])
-        status = roll_up(children, failed=own.failed, noted=own.noted)
-        code = own.codes[0] if own.codes else None
-        body.append(Segment("UCI", [ic.control_ref, sender, recipient, _action(status),
-                                    *_error(code, own.first, INTERCHANGE, version)]))
-        body.extend(parts)
-        verdicts.insert(0, Verdict(INTERCHANGE, ic.control_ref, status, codes=(code,) if code else ()))
-    return [_contrl(ic, version, body, status, verdicts, numbers, now)]
+                yield from _answer_message(judged, settings, version, "", verdicts, listed)
+
+    return [_contrl(ic, version, body(), status, verdicts, numbers, now, listed)]
 
 
 def reject_interchange(ic: Interchange, issue: Issue, settings: AckSettings, numbers: Numbers,
@@ -205,15 +203,29 @@ def _parties(ic: Interchange) -> tuple:
     return (header[1] if len(header) > 1 else ic.sender, header[2] if len(header) > 2 else ic.recipient)
 
 
-def _contrl(ic: Interchange, version: str, body: list[Segment], status: str, verdicts: list[Verdict],
-            numbers: Numbers, now: datetime) -> Acknowledgement:
-    """The CONTRL interchange going back to the sender of ``ic`` (takes a UNB 0020 and a UNH 0062)."""
+def _contrl(ic: Interchange, version: str, body, status: str, verdicts: list[Verdict],
+            numbers: Numbers, now: datetime, listed: list[int] | None = None) -> Acknowledgement:
+    """The CONTRL interchange going back to the sender of ``ic`` (takes a UNB 0020 and a UNH 0062).
+    ``body`` may be made while it is written; ``verdicts`` are complete once it has been."""
     ack = _envelope(ic, version, numbers, now)
     ref = str(numbers("UNH0062"))
-    ack.messages = [Message("CONTRL", ref, "", [Segment("UNH", [ref, IDENTIFIER[version]]), *body])]
+    ack.messages = [Message("CONTRL", ref, "", _Segments(Segment("UNH", [ref, IDENTIFIER[version]]), body))]
     ack.message_count = 1
     data = syntax.write(ack)
-    return Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts), data=data)
+    return Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts),
+                           message_total=listed[1] if listed is not None else None, data=data)
+
+
+class _Segments:
+    """A message's segments, header first, the rest made while they are written."""
+
+    def __init__(self, header: Segment, body) -> None:
+        self.header = header
+        self.body = body
+
+    def __iter__(self):
+        yield self.header
+        yield from self.body
 
 
 def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) -> Interchange:
@@ -233,35 +245,36 @@ def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) ->
     return ack
 
 
-def _answer_group(group: Group, sets: list[Judged], settings: AckSettings,
-                  version: str) -> tuple[list[Segment], list[Verdict]]:
+def _group_status(group: Group, sets: JudgedList):
     own = judge_envelope(group.issues, "edifact", GROUP)
-    status = roll_up(sets.statuses(), failed=own.failed, noted=own.noted)
+    return roll_up(sets.statuses(), failed=own.failed, noted=own.noted), own
+
+
+def _answer_group(group: Group, sets: JudgedList, settings: AckSettings, version: str,
+                  verdicts: list[Verdict], listed: list[int]):
+    """UCF and the UCMs of one group, one segment at a time; the group's verdict, then those of its
+    messages (the first AckReport.LIST_LIMIT of the CONTRL), go on ``verdicts``."""
+    status, own = _group_status(group, sets)
     code = own.codes[0] if own.codes else None
     header = group.header.elements if group.header is not None else []
     s006 = header[1] if len(header) > 1 else group.sender
     s007 = header[2] if len(header) > 2 else group.recipient
-    segments = [Segment("UCF", [group.control_ref, s006, s007, _action(status),
-                                *_error(code, own.first, GROUP, version)])]
+    yield Segment("UCF", [group.control_ref, s006, s007, _action(status), *_error(code, own.first, GROUP, version)])
     # (UCF does not repeat the group's 0038, so the verdict has no type)
-    verdicts = [Verdict(GROUP, group.control_ref, status, codes=(code,) if code else ())]
+    verdicts.append(Verdict(GROUP, group.control_ref, status, codes=(code,) if code else ()))
     for judged in sets:
-        answer = _answer_message(judged, settings, version, group.control_ref)
-        if answer is not None:
-            segments.extend(answer[0])
-            verdicts.append(answer[1])
-    return segments, verdicts
+        yield from _answer_message(judged, settings, version, group.control_ref, verdicts, listed)
 
 
-def _answer_message(judged: Judged, settings: AckSettings, version: str,
-                    group_ref: str) -> tuple[list[Segment], Verdict] | None:
-    """UCM (and its UCS/UCD) for one message; None when the settings leave it out."""
+def _answer_message(judged: Judged, settings: AckSettings, version: str, group_ref: str,
+                    verdicts: list[Verdict], listed: list[int]):
+    """UCM (and its UCS/UCD) for one message, none when the settings leave it out; its verdict
+    goes on ``verdicts`` while fewer than AckReport.LIST_LIMIT are there."""
     if settings.detail == "errors" and judged.status == ACCEPTED:
-        return None
+        return
     code = judged.codes[0] if judged.codes else None
     s009 = list(judged.identifier[: _S009_SIZE[version]])
-    segments = [Segment("UCM", [judged.ref, s009, _action(judged.status),
-                                *_error(code, judged.first, MESSAGE, version)])]
+    yield Segment("UCM", [judged.ref, s009, _action(judged.status), *_error(code, judged.first, MESSAGE, version)])
     findings: list[Finding] = []
     positions: list[int] = []
     for f in judged.findings:
@@ -275,16 +288,18 @@ def _answer_message(judged: Judged, settings: AckSettings, version: str,
     for position in positions:
         here = [f for f in findings if f.position == position]
         whole = next((f.code for f in here if f.element is None), "")
-        segments.append(Segment("UCS", [str(position), whole]))
+        yield Segment("UCS", [str(position), whole])
         for f in here:
             if f.element is not None:
                 where = [str(f.element + 1), str(f.component or "")]
                 if f.repetition is not None:
                     where.append(str(f.repetition))
-                segments.append(Segment("UCD", [f.code, where if any(where[1:]) else where[0]]))
-    verdict = Verdict(MESSAGE, judged.ref, judged.status, judged.type, group_ref, (code,) if code else (),
-                      tuple(findings))
-    return segments, verdict
+                yield Segment("UCD", [f.code, where if any(where[1:]) else where[0]])
+    listed[1] += 1
+    if listed[0] < AckReport.LIST_LIMIT:
+        listed[0] += 1
+        verdicts.append(Verdict(MESSAGE, judged.ref, judged.status, judged.type, group_ref,
+                                (code,) if code else (), tuple(findings)))
 
 
 # -- reading ----------------------------------------------------------------

@@ -960,8 +960,11 @@ def write(
 
     def emit(seg: Segment) -> None:
         w.segment(seg)
+        out = w.out
         if nl:
-            w.out.append(nl)
+            out.append(nl)
+        if len(out) >= 8192:  # joined as it grows: one bytes per few thousand segments, not one each
+            w.out = [b"".join(out)]
 
     ref = interchange.control_ref
     date, time = interchange.date, interchange.time
@@ -990,8 +993,11 @@ def write(
 
     def messages_of(msgs: list[Message]) -> None:
         for m in msgs:
-            body = m.body if m.segments and m.segments[0].tag == "UNH" else m.segments
-            header = m.segments[0] if m.segments and m.segments[0].tag == "UNH" else None
+            # one pass over m.segments, which may be any iterable (a CONTRL makes its segments while
+            # they are written): a UNH first is replaced, a trailing UNT/SE after it dropped
+            segments = iter(m.segments)
+            first = next(segments, None)
+            header = first if first is not None and first.tag == "UNH" else None
             if header is not None:
                 elements = list(header.elements)
                 elements[0] = m.ref
@@ -999,9 +1005,17 @@ def write(
             else:
                 s009 = m.release.split(":") if m.release else [m.type, m.version[:1], m.version[1:], "UN"]
                 emit(Segment("UNH", [m.ref, s009]))
-            for seg in body:
-                emit(seg)
-            emit(Segment("UNT", [str(len(body) + 2), m.ref]))
+            pending = first if header is None else None  # a segment read ahead, not yet written
+            count = 0
+            for seg in segments:
+                if pending is not None:
+                    emit(pending)
+                    count += 1
+                pending = seg
+            if pending is not None and not (header is not None and pending.tag in ("UNT", "SE")):
+                emit(pending)
+                count += 1
+            emit(Segment("UNT", [str(count + 2), m.ref]))
 
     if interchange.groups:
         for g in interchange.groups:

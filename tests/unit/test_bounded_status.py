@@ -134,3 +134,25 @@ def test_judgedlist_gives_back_what_was_appended_in_order(items):
     assert [(j.type, j.ref, j.group, j.identifier, j.status, j.codes) for j in back] == \
         [(j.type, j.ref, j.group, j.identifier, j.status, j.codes) for j in items]
     assert set(compact.statuses()) == {j.status for j in items}
+
+
+def _ack_requested(data: bytes) -> bytes:
+    """UNB 0031 = 1: the sender asks for a CONTRL."""
+    return re.sub(rb"(UNB\+[^']*\+\d{6}:\d{4}\+\d+)'", rb"\1++++1'", data, count=1)
+
+
+def test_a_contrl_of_1500_messages_answers_each_and_its_json_lists_1000_with_the_totals():
+    (ack,) = _acknowledge(_ack_requested(generate.edifact_orders(1500, lines=1, seed=16)))
+    text = ack.data.decode("latin-1")
+    assert ack.kind == "CONTRL" and text.count("UCM+") == 1500 and "UCI+" in text
+    assert re.search(rb"UNT\+1503\+", ack.data)  # UNH, UCI, 1,500 UCM, UNT
+    got = ack.to_json()
+    assert len(got["answers"]["messages"]) == 1000 and got["answers"]["messages_total"] == 1500
+    assert len(got["verdicts"]) == 1000 and got["verdicts_total"] == 1501  # the interchange's and each message's
+
+
+def test_a_contrl_of_a_few_messages_lists_every_one():
+    (ack,) = _acknowledge(_ack_requested(generate.edifact_orders(3, lines=1, seed=17)))
+    got = ack.to_json()
+    assert got["answers"]["messages"] == ["1", "2", "3"] and "messages_total" not in got["answers"]
+    assert [v["level"] for v in got["verdicts"]] == ["interchange", "message", "message", "message"]
