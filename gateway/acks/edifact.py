@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from gateway.acks.judge import Judged, JudgedList, judge_envelope
+from gateway.acks.judge import Judged, JudgedList, Streamed as _Segments, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, RECEIVED, REJECTED, WITH_ERRORS,
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
@@ -214,18 +214,6 @@ def _contrl(ic: Interchange, version: str, body, status: str, verdicts: list[Ver
     data = syntax.write(ack)
     return Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts),
                            message_total=listed[1] if listed is not None else None, data=data)
-
-
-class _Segments:
-    """A message's segments, header first, the rest made while they are written."""
-
-    def __init__(self, header: Segment, body) -> None:
-        self.header = header
-        self.body = body
-
-    def __iter__(self):
-        yield self.header
-        yield from self.body
 
 
 def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) -> Interchange:

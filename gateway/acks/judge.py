@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from gateway.acks.report import ACCEPTED, REJECTED, WITH_ERRORS, Finding
 from gateway.codes import CODES, Level
-from gateway.model import Group, Issue, Message
+from gateway.model import Group, Issue, Message, Segment
 
 # The catalogue fields each family reads, per level.
 MESSAGE_FIELD = {"x12": "ak5", "edifact": "contrl"}
@@ -236,3 +236,17 @@ class JudgedList:
         """The distinct statuses (what ``roll_up`` needs to know of the children: it gives the same
         answer for them as for every child's status)."""
         return list(dict.fromkeys(ACCEPTED if type(i) is list else i.status for i in self._items))
+
+
+class Streamed:
+    """A message's segments, header first, the rest made while they are written (the writers
+    read a message's segments once, in order): an acknowledgement of a huge interchange is
+    never held whole."""
+
+    def __init__(self, header: Segment, body) -> None:
+        self.header = header
+        self.body = body
+
+    def __iter__(self):
+        yield self.header
+        yield from self.body

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from gateway.acks.judge import Judged, JudgedList, judge_envelope
+from gateway.acks.judge import Judged, JudgedList, Streamed as _Segments, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, REJECTED, WITH_ERRORS,
     Acknowledgement, AckReport, Finding, Verdict, roll_up,
@@ -185,19 +185,6 @@ def _functional(ic: Interchange, groups: list[Group], sets: Sequence[Judged], se
     data = _write(ack)
     return Acknowledgement(kind, ack.control_ref, ic.control_ref, roll_up(group_statuses), tuple(verdicts),
                            message_total=listed[1], data=data)
-
-
-class _Segments:
-    """A transaction set's segments, header first, the rest made while they are written
-    (:func:`gateway.syntax.x12.write` reads a set's segments once, in order)."""
-
-    def __init__(self, header: Segment, body) -> None:
-        self.header = header
-        self.body = body
-
-    def __iter__(self):
-        yield self.header
-        yield from self.body
 
 
 def _answer_group(group: Group, version: str, sets: JudgedList, settings: AckSettings, delimiters: Delimiters,
