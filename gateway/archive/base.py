@@ -82,21 +82,28 @@ def blocks(stream: BinaryIO | bytes):
         yield block
 
 
+def copy_hashed(stream: BinaryIO | bytes, out: BinaryIO, max_bytes: int | None) -> tuple[str, int]:
+    """Copy the document to ``out`` while hashing it: ``(raw_ref, size)``.
+    Raises :class:`TooLarge` past ``max_bytes``."""
+    digest = hashlib.sha256()
+    size = 0
+    for block in blocks(stream):
+        size += len(block)
+        if max_bytes is not None and size > max_bytes:
+            raise TooLarge(f"the document is larger than {max_bytes} bytes")
+        digest.update(block)
+        out.write(block)
+    return f"sha256:{digest.hexdigest()}", size
+
+
 def spooled(stream: BinaryIO | bytes, max_bytes: int | None) -> tuple[BinaryIO, str, int]:
     """The document copied to a temporary file (in memory while small) and hashed:
     ``(file at offset 0, raw_ref, size)``. Raises :class:`TooLarge` past ``max_bytes``."""
-    digest = hashlib.sha256()
-    size = 0
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)
     try:
-        for block in blocks(stream):
-            size += len(block)
-            if max_bytes is not None and size > max_bytes:
-                raise TooLarge(f"the document is larger than {max_bytes} bytes")
-            digest.update(block)
-            spool.write(block)
+        ref, size = copy_hashed(stream, spool, max_bytes)
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    return spool, f"sha256:{digest.hexdigest()}", size
+    return spool, ref, size

@@ -9,13 +9,12 @@ instances that share nothing but the network.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway.archive.base import Archive, TooLarge, blocks, key_of
+from gateway.archive.base import Archive, copy_hashed, key_of
 
 
 class LocalArchive(Archive):
@@ -27,20 +26,12 @@ class LocalArchive(Archive):
         return f"LocalArchive({str(self.root)!r})"
 
     def put(self, stream: BinaryIO | bytes, *, max_bytes: int | None = None) -> tuple[str, int]:
-        digest = hashlib.sha256()
-        size = 0
         fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                for block in blocks(stream):
-                    size += len(block)
-                    if max_bytes is not None and size > max_bytes:
-                        raise TooLarge(f"the document is larger than {max_bytes} bytes")
-                    digest.update(block)
-                    out.write(block)
+                ref, size = copy_hashed(stream, out, max_bytes)
                 out.flush()
                 os.fsync(out.fileno())
-            ref = f"sha256:{digest.hexdigest()}"
             target = self.path(ref)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)  # the same bytes again: the same file, replaced by itself
