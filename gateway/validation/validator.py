@@ -74,12 +74,13 @@ def validate(message: Message, guide=None) -> list[Issue]:
     # The usual case first, without a walker: a message of a shape whose structure is known to be
     # right, and whose text matches the message pattern.
     memo = directory_.memo.get(definition.type)
+    walker = Walker(message, directory_, definition)
     if memo is not None and message.interchange is not None:
-        segments = message.segments
-        if memo.get(tuple([s.tag for s in segments])) == () and _message_valid(
-                segments, message.interchange.delimiters, directory_, definition):
-            return []
-    return Walker(message, directory_, definition).run()
+        if memo.get(tuple([s.tag for s in message.segments])) == ():
+            if walker.whole_message_valid():
+                return []
+            walker.text_checked = True  # it did not match: the walker goes segment by segment at once
+    return walker.run()
 
 
 def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef) -> bool:
@@ -130,6 +131,7 @@ class Walker:
         self.delimiters = d
         self.decimal = d.decimal if d is not None else "."
         self.issues: list[Issue] = []
+        self.text_checked = False  # whether the message pattern was tried already (and did not match)
 
     # -- structure -----------------------------------------------------------
     def run(self) -> list[Issue]:
@@ -223,7 +225,7 @@ class Walker:
         that only valid segments match (it may refuse some valid ones, which the exact checks
         then pass).
         """
-        if self.whole_message_valid():
+        if not self.text_checked and self.whole_message_valid():
             return
         table = self.directory.fast.get(self.decimal)
         if table is None:
