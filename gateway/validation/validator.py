@@ -19,6 +19,8 @@ notes (paired, required, exclusion, conditional, list conditional).
 from __future__ import annotations
 
 from datetime import date
+from itertools import filterfalse as _filterfalse
+from operator import attrgetter
 
 from gateway.model import Issue, Message, Repeats, Segment
 from gateway.validation.definitions import (
@@ -74,24 +76,50 @@ def validate(message: Message, guide=None) -> list[Issue]:
     # The usual case first, without a walker: a message of a shape whose structure is known to be
     # right, and whose text matches the message pattern.
     memo = directory_.memo.get(definition.type)
-    walker = Walker(message, directory_, definition)
     if memo is not None and message.interchange is not None:
-        if memo.get(tuple([s.tag for s in message.segments])) == ():
-            if walker.whole_message_valid():
+        if memo.get(tuple(map(_TAG, message.segments))) == ():
+            if _message_valid(message.segments, message.interchange.delimiters, directory_, definition):
                 return []
+            walker = Walker(message, directory_, definition)
             walker.text_checked = True  # it did not match: the walker goes segment by segment at once
-    return walker.run()
+            return walker.run()
+    return Walker(message, directory_, definition).run()
 
 
 def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef) -> bool:
     """Whether the segments' text as read matches the message pattern (then all content is valid)."""
-    if d is None:
+    if d is None or not segments:
         return False
+    cached = _LAST_MATCHER
+    if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
+        matcher, known = cached[3], cached[4]
+    else:
+        key = (definition.type, d.decimal, d.element, d.component, d.repetition)
+        found = directory_.fast.get(key, _UNSET)
+        if found is _UNSET:
+            matcher = message_matcher(directory_.segments, definition.tags, d.decimal, d.element, d.component,
+                                      d.repetition, directory_.syntax == "x12")
+            found = directory_.fast[key] = (matcher, set())
+        matcher, known = found
+        if matcher is None:
+            return False
+        _LAST_MATCHER[:] = [directory_, definition, d, matcher, known]
+    # The pattern takes each segment on its own (an alternative per tag; the order is the
+    # structure's business), so a segment text that matched once matches again: only the texts
+    # not seen before are matched. In a large interchange most segments repeat (parties,
+    # references, dates, units), and the first and last (the header and trailer, whose content is
+    # the envelope's, and unique) are left out.
+    if len(segments) > 1 and segments[0].tag in SERVICE and segments[-1].tag in SERVICE:
+        rest = list(_filterfalse(known.__contains__, map(_TEXT, segments[1:-1])))
+    else:
+        rest = list(_filterfalse(known.__contains__, map(_TEXT, segments)))
+    if not rest:
+        return True
     try:
-        joined = JOIN.join([s.text for s in segments])
+        joined = JOIN.join(rest)
     except TypeError:  # a segment built in memory: no text
         return False
-    if joined.count(JOIN) != len(segments) - 1:  # the boundary character in the data
+    if joined.count(JOIN) != len(rest) - 1:  # the boundary character in the data
         return False
     rel = d.release
     if rel and rel in joined:
@@ -105,19 +133,12 @@ def _message_valid(segments: list[Segment], d, directory_: Directory, definition
                 joined = joined.replace(rel + special, placeholder)
         if rel in joined:
             return False
-    cached = _LAST_MATCHER
-    if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
-        return cached[3](joined) is not None
-    key = (definition.type, d.decimal, d.element, d.component, d.repetition)
-    matcher = directory_.fast.get(key, _UNSET)
-    if matcher is _UNSET:
-        matcher = directory_.fast[key] = message_matcher(
-            directory_.segments, definition.tags, d.decimal, d.element, d.component, d.repetition,
-            directory_.syntax == "x12")
-    if matcher is None:
+    if matcher(joined) is None:
         return False
-    _LAST_MATCHER[:] = [directory_, definition, d, matcher]
-    return matcher(joined) is not None
+    if len(known) + len(rest) > _TEXTS_LIMIT:  # bounded: start again rather than grow
+        known.clear()
+    known.update(rest)
+    return True
 
 
 class Walker:
@@ -502,9 +523,11 @@ def _valid_time(text: str) -> bool:
 
 _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
+_TAG, _TEXT = attrgetter("tag"), attrgetter("text")  # C-level loops over the segments (map)
 # The message matcher used last (directory, definition, delimiters, matcher): messages of one
 # interchange share them, and identity checks cost less than a key's hash.
-_LAST_MATCHER: list = [None, None, None, None]
+_LAST_MATCHER: list = [None, None, None, None, None]
+_TEXTS_LIMIT = 20000  # segment texts remembered per message pattern as matching (a few MB at most)
 _PLACEHOLDERS = "\ue010\ue011\ue012\ue013\ue014"  # private-use: never in EDI data
 
 

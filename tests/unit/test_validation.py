@@ -174,7 +174,7 @@ def _exact(message) -> list:
     saved = _validator._segment_pattern, _validator.message_matcher
     _validator._segment_pattern = lambda definition, decimal: None
     _validator.message_matcher = lambda *args, **kwargs: None
-    _validator._LAST_MATCHER[:] = [None] * 4
+    _validator._LAST_MATCHER[:] = [None] * len(_validator._LAST_MATCHER)
     try:
         fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
         caches = [(d.fast, d.memo) for d in fresh]
@@ -183,7 +183,7 @@ def _exact(message) -> list:
         return [(i.code, i.text, i.location) for i in validate(message)]
     finally:
         _validator._segment_pattern, _validator.message_matcher = saved
-        _validator._LAST_MATCHER[:] = [None] * 4
+        _validator._LAST_MATCHER[:] = [None] * len(_validator._LAST_MATCHER)
         for d, (fast, memo) in zip(fresh, caches):
             d.fast, d.memo = fast, memo
 
@@ -273,3 +273,38 @@ def test_message_fast_path_and_exact_checks_agree_on_edifact(tag, elements):
     except AssertionError:
         return
     assert _findings(message) == _exact(message)
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes=st.lists(st.tuples(st.integers(0, 4), st.integers(1, 6), VALUES), min_size=2, max_size=5))
+def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
+    """Messages one after another share segment texts; what one message's match remembered as valid
+    must not hide what is wrong in the next: each finds what the exact checks find."""
+    for segment, element, value in changes:
+        segments = PO.split("~")
+        parts = segments[segment].split("*")
+        while len(parts) <= element:
+            parts.append("")
+        parts[element] = value
+        segments[segment] = "*".join(parts).rstrip("*") or parts[0]
+        message = x12("~".join(segments))
+        assert _findings(message) == _exact(message)
+
+
+def test_the_remembered_segment_texts_are_bounded(monkeypatch):
+    monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 8)
+    for n in range(40):
+        assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
+    known = _validator._LAST_MATCHER[4]
+    assert 0 < len(known) <= 8
+    # a remembered text is matched no more: a message of known texts is valid without the pattern
+    matcher = _validator._LAST_MATCHER[3]
+    message = x12(PO.replace("PO-1", "PO-39").replace("W-1", "W-39"))
+    assert _findings(message) == []  # (again: each of its texts is remembered now)
+    _validator._LAST_MATCHER[3] = lambda text: None  # a pattern that refuses everything
+    try:
+        assert all(s.text in known for s in message.segments[1:-1])
+        assert _validator._message_valid(message.segments, message.interchange.delimiters,
+                                         *_validator.definition_for(message))
+    finally:
+        _validator._LAST_MATCHER[3] = matcher
