@@ -175,6 +175,12 @@ class EventConsumer:
             # few seconds rather than librdkafka's default five minutes
             "topic.metadata.refresh.interval.ms": 5000,
             "logger": client_log,  # librdkafka's lines: once a minute each, not dozens a second
+            # librdkafka prefetches up to 64 MB (or 100,000 messages) per consumer by default: with a
+            # route per partner and document type, a gateway taking in a large interchange whose
+            # events a route reads would hold hundreds of MB of them. A few MB keep a route busy.
+            "queued.max.messages.kbytes": 4096,
+            "queued.min.messages": 1000,
+            "fetch.max.bytes": 1048576,
             **(extra or {}),
         })
         self._stop = threading.Event()
