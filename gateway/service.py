@@ -160,11 +160,13 @@ def run(config: GatewayConfig, *, inbox: Path, stop: threading.Event | None = No
 def sftp_inbound(config: GatewayConfig, partners, *, demo: bool = False) -> list:
     """The hosted SFTP server (when any partner has an account, or in demo mode) and a poller per
     partner whose server the gateway collects from."""
+    channels = [(p.id, p.spec.channels.sftp) for p in partners.all if p.spec.channels.sftp is not None]
+    if not channels and not (demo and config.sftp.enabled):
+        return []  # (and paramiko stays unloaded)
     from adapters.sftp.hosted import Account, HostedSftpServer
     from adapters.sftp.keys import load_or_create_key
     from adapters.sftp.poll import SftpPoller
 
-    channels = [(p.id, p.spec.channels.sftp) for p in partners.all if p.spec.channels.sftp is not None]
     accounts = [Account.of(pid, s.account) for pid, s in channels if s.account is not None]
     if demo and config.sftp.enabled:
         key_file = config.sftp.host_key.parent / "demo_key"
@@ -185,8 +187,6 @@ def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
     hosted outbox), else HTTP. Partners without one keep their documents queued (and visible)."""
     from adapters.as2.outbound import As2Sender
     from adapters.http.outbound import HttpSender
-    from adapters.sftp.hosted import account_home
-    from adapters.sftp.outbound import HostedOutbox, SftpSender
 
     channels: dict = {}
     for profile in profiles:
@@ -196,6 +196,9 @@ def outbound_channels(config: GatewayConfig, partners, profiles) -> dict:
         sftp = partner.spec.channels.sftp
         if partner.id in channels or sftp is None or sftp.sends_by is None:
             continue
+        from adapters.sftp.hosted import account_home
+        from adapters.sftp.outbound import HostedOutbox, SftpSender
+
         channels[partner.id] = SftpSender(sftp.push) if sftp.sends_by == "push" else HostedOutbox(
             account_home(config.sftp.homes, sftp.account.username or partner.id))
     for partner in partners.all:

@@ -40,10 +40,18 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+if TYPE_CHECKING:
+    import paramiko
+
+# paramiko (and what it pulls in: invoke, nacl, bcrypt; about 10 MB of a process) is imported by
+# the functions that need it, so a gateway whose partners use no SFTP never loads it: the config
+# and partner files, which parse keys and password hashes with this module, do not need it either
+# unless they hold a public key.
 
 # -- password hashes ----------------------------------------------------------------
 
@@ -149,6 +157,8 @@ def parse_public_key(line: str) -> paramiko.PKey:
 
 
 def _key_from(key_type: str, blob_b64: str) -> paramiko.PKey:
+    import paramiko
+
     try:
         blob = base64.b64decode(blob_b64, validate=True)
         key = paramiko.PKey.from_type_string(key_type, blob)
@@ -238,6 +248,8 @@ def load_or_create_key(path: Path, key_type: str = "ed25519") -> tuple[paramiko.
             tmp.unlink(missing_ok=True)
     else:
         created = False
+    import paramiko
+
     try:
         key = paramiko.PKey.from_path(path)
     except (OSError, paramiko.SSHException) as exc:
@@ -256,6 +268,8 @@ load_or_create_host_key = load_or_create_key
 def load_private_key(*, path: Path | None = None, text: str | None = None,
                      passphrase: str | None = None) -> paramiko.PKey:
     """A private key from a file or from text (OpenSSH or PEM format, any type paramiko knows)."""
+    import paramiko
+
     if path is not None:
         return paramiko.PKey.from_path(path, passphrase)
     if text is None:
