@@ -55,6 +55,10 @@ class Sink(abc.ABC):
         large, say) dead-letters the message. The default prepares nothing.
         """
 
+    def warm(self, topics: Sequence[str]) -> None:
+        """Connect and look up ``topics`` now, not with the first publish (best effort: never raises
+        for a broker that is down; ``publish`` reports that). The default does nothing."""
+
     def ping(self, timeout: float = 5.0) -> bool:
         """Whether the broker answers within ``timeout`` seconds (readiness)."""
         return True

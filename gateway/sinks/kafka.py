@@ -411,6 +411,24 @@ class KafkaSink(Sink):
                 error = self._unreachable
         raise TransientError(not_reached(self.servers, error, timeout))
 
+    def warm(self, topics: Sequence[str], timeout: float = 5.0) -> None:
+        """Build the producer and wait (up to ``timeout`` seconds) for its broker connection and the
+        topics' metadata, so that the first publish does not: on a fresh producer that costs a
+        connection, the idempotent producer's id and a metadata round trip per topic, about half a
+        second on loopback. Only topics the broker already has are looked up (a lookup by name
+        would let the broker create a topic no event was published to yet)."""
+        with self._lock:
+            if self._closed:
+                return
+            producer = self._get_producer()
+            try:
+                known = producer.list_topics(timeout=timeout).topics
+                for topic in topics:
+                    if topic in known:
+                        producer.list_topics(topic, timeout=timeout)
+            except KafkaException as exc:  # the broker is down: publish says so, with the reason
+                log.debug("kafka producer warm-up: %s", exc)
+
     def ping(self, timeout: float = 5.0) -> bool:
         """Whether the brokers answer a metadata request within ``timeout`` seconds."""
         try:

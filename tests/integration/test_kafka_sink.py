@@ -227,3 +227,28 @@ def test_a_missing_broker_binary_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CALF_TANSU_BIN", str(tmp_path / "no-such-tansu"))
     with pytest.raises(BrokerUnavailable, match="no Tansu broker binary: CALF_TANSU_BIN="):
         Broker()
+
+
+def test_warm_connects_before_the_first_publish_and_creates_no_topic(broker: Broker, schemas: SchemaSet, topics):
+    from confluent_kafka.admin import AdminClient
+
+    orders, shipments = topics
+    with KafkaSink(broker.bootstrap, SingleObjectEncoder(schemas)) as sink:
+        sink.publish([order(1, orders)])  # the orders topic exists from here on
+    with KafkaSink(broker.bootstrap, SingleObjectEncoder(schemas)) as sink:
+        sink.warm([orders, shipments])
+        names = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10).topics
+        assert orders in names and shipments not in names  # warm looked up, never created
+        [delivery] = sink.publish([order(2, orders)])
+        assert delivery.event_id == order(2, orders).event_id and delivery.topic == orders
+    messages = consume(broker.bootstrap, orders, 2, timeout=60)
+    assert sorted(m.key() for m in messages) == [b"PO-1", b"PO-2"]
+
+
+def test_warm_with_the_broker_down_returns_within_its_timeout(schemas: SchemaSet):
+    with KafkaSink("127.0.0.1:1", SingleObjectEncoder(schemas), timeout=1.0) as sink:
+        started = time.monotonic()
+        sink.warm(["edigw.orders"], timeout=0.5)  # no error: publish reports an unreachable broker
+        assert time.monotonic() - started < 3.0
+        with pytest.raises(TransientError, match="cannot reach the broker at 127.0.0.1:1"):
+            sink.publish([order(1, "edigw.orders")])
