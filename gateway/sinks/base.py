@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
+from typing import NamedTuple
 
 from gateway.events.event import Event
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """Where the broker stored one event."""
+class Delivery(NamedTuple):
+    """Where the broker stored one event.
+
+    A named tuple rather than a frozen dataclass: a sink builds one per event
+    it publishes, and a tuple is built in a third of the time.
+    """
 
     topic: str
     partition: int
