@@ -114,6 +114,18 @@ class Compiler:
                     lines += self._inline_translation(translated, name, k, ns)
                 elif sub.kind == "string":
                     lines.append("    v = v.strip() or None if v is not None else None")
+                elif sub.kind == "decimal":  # what converter() and _convert do, without their calls
+                    ns["_to_decimal"] = convert.to_decimal
+                    lines += ["    if v is not None:",
+                              "        v = v.strip()",
+                              "        if not v:",
+                              "            v = None",
+                              "        else:",
+                              "            try:",
+                              f"                v = _to_decimal(v, scale={sub.scale!r}, precision={sub.precision!r},"
+                              " decimal_mark=scope.decimal_mark)",
+                              "            except ValueError as exc:",
+                              f"                raise fail('MAPPING_VALUE_INVALID', f'{name}: {{exc}}', s) from None"]
                 else:
                     ns[f"C{k}"] = self.converter(Rule(), sub, ())
                     lines.append(f"    v = _convert(C{k}, {name!r}, v, s, scope) if v is not None else None")
@@ -196,7 +208,11 @@ class Compiler:
             keep = var if j == 0 else "''"  # a simple element has only a first component
             return [f"if len(els) > {i}:",
                     f"    {var} = els[{i}]",
-                    f"    {var} = {keep} if {var}.__class__ is str else _pick({var}, {j})",
+                    f"    if {var}.__class__ is not str:",  # a composite (a list) inline, repeats by _pick
+                    f"        {var} = ({var}[{j}] if len({var}) > {j} else '') if {var}.__class__ is list"
+                    f" else _pick({var}, {j})",
+                    f"    else:",
+                    f"        {var} = {keep}",
                     "else:",
                     f"    {var} = ''"]
 
