@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 _EPOCH_DATE = date(1970, 1, 1)
@@ -48,21 +48,21 @@ def _varint(n: int) -> bytes:
     return _SMALL[n] if 0 <= n < 4096 else _long(n)
 
 
+#: Scaling a Decimal by a power of ten in this context is exact, whatever the thread's context says.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _decimal_bytes(value: Decimal, scale: int) -> bytes:
     if not isinstance(value, Decimal):
         raise TypeError(f"{value!r} is not a Decimal")
-    sign, digits, exponent = value.as_tuple()
-    if exponent != -scale:
-        if not isinstance(exponent, int) or exponent < -scale:  # never round silently
-            raise ValueError(f"{value} has more decimal places than the schema's scale {scale}")
-        value = value.quantize(Decimal(1).scaleb(-scale))  # 1.5 -> 1.50: exact
-        sign, digits, exponent = value.as_tuple()
-    unscaled = int("".join(map(str, digits)) or "0")
-    if sign:
-        unscaled = -unscaled
+    exponent = value.as_tuple().exponent
+    if exponent != -scale and (not isinstance(exponent, int) or exponent < -scale):  # never round silently
+        raise ValueError(f"{value} has more decimal places than the schema's scale {scale}")
+    # the unscaled integer: 16.77 at scale 4 is 167700 (1.5 at scale 2 is 150: exact, no rounding)
+    unscaled = int(value.scaleb(scale, _EXACT))
     size = (unscaled.bit_length() + 8) // 8
     raw = unscaled.to_bytes(size, "big", signed=True)
-    return _varint(len(raw)) + raw
+    return _varint(size) + raw
 
 
 def _date(value: date) -> bytes:
@@ -152,8 +152,12 @@ class _Gen:
             self.emit(ind, f"out.append(_F({v}))")
         elif t == "double":
             self.emit(ind, f"out.append(_D({v}))")
-        elif t == "string":
-            self.emit(ind, f"out.append(_string({v}))")
+        elif t == "string":  # inline: a record has dozens of strings, and a call costs as much as the encoding
+            raw, size = self.var("s"), self.var("n")
+            self.emit(ind, f"{raw} = {v}.encode('utf-8')")
+            self.emit(ind, f"{size} = len({raw})")
+            self.emit(ind, f"out.append(_SMALL[{size}] if {size} < 4096 else _long({size}))")
+            self.emit(ind, f"out.append({raw})")
         elif t == "bytes":
             self.emit(ind, f"out.append(_bytes({v}))")
         elif t == "fixed":
@@ -255,7 +259,7 @@ def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     namespace: dict[str, Any] = {
         "_decimal_bytes": _decimal_bytes, "_date": _date, "_timestamp_millis": _timestamp_millis,
         "_timestamp_micros": _timestamp_micros, "_string": _string, "_bytes": _bytes, "_int": _int,
-        "_varint": _varint, "_F": _F, "_D": _D, "_no_bool": _no_bool, **gen.consts,
+        "_varint": _varint, "_SMALL": _SMALL, "_long": _long, "_F": _F, "_D": _D, "_no_bool": _no_bool, **gen.consts,
     }
     exec(compile(source, f"<avro writer {schema.get('name', '?') if isinstance(schema, dict) else '?'}>", "exec"),
          namespace)

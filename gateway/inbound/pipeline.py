@@ -257,6 +257,42 @@ class Pipeline:
                 raise Rejected("publish", Issue("PUBLISH_REFUSED", f"{event.event_type}: {exc}",
                                                 Location.of(unit.message.header))) from None
 
+    # -- starting up -----------------------------------------------------------
+    def warm(self) -> None:
+        """Do now what the first document would otherwise wait for (a worker process calls it at start).
+
+        The sink connects and looks up every topic a route publishes to (for
+        Kafka: a broker connection, the idempotent producer's id, the topics'
+        leaders), and each partner's EDIFACT and X12 message types are
+        validated once in a minimal interchange with the standard service
+        characters, which builds the content validator's patterns for them
+        (a few tenths of a second per message type, paid otherwise by the
+        first document of each type). Best effort: a broker that is down or a
+        route the sketch does not fit only leaves that part to the first document.
+        """
+        topics = {self.dead_letter_topic}
+        for partner in self.partners.all:
+            for route in partner.routes:
+                topics.add(route.topic or self.mapper.topic_for(route.event_type))
+        self.sink.warm(sorted(topics))
+        from gateway.validation import validate
+
+        for partner in self.partners.all:
+            guide = getattr(partner, "guide", None)
+            if guide is not None and guide.policy == "ignore":
+                continue
+            for route in partner.routes:
+                match = route.spec.match
+                sketch = _sketch(match.syntax, match.message, match.version)
+                if sketch is None:
+                    continue
+                try:
+                    for item in read(sketch):
+                        if isinstance(item, Message):
+                            validate(item, guide)
+                except Exception:  # noqa: BLE001 - a warm-up never stops a start
+                    continue
+
     # -- running -------------------------------------------------------------
     def encoding_for(self, ic: Interchange) -> str | None:
         """The partner's character-set override, looked up from the UNB just read."""
@@ -468,3 +504,17 @@ def reject_syntax_errors(unit: Unit) -> None:
     for issue in unit.message.issues:
         if issue.is_error:
             raise Rejected("syntax", issue)
+
+
+def _sketch(syntax: str, message_type: str, version: str | None) -> bytes | None:
+    """A minimal interchange holding one (empty) message of the type, with the standard service
+    characters (what :meth:`Pipeline.warm` validates), or None for XML and unversioned routes."""
+    if syntax == "edifact" and version and len(version) > 1:
+        return (f"UNA:+.? 'UNB+UNOC:3+WARMUP+WARMUP+260101:0000+1'UNH+1+{message_type}:{version[0]}:"
+                f"{version[1:]}:UN'UNT+2+1'UNZ+1+1'").encode("ascii")
+    if syntax == "x12" and version and len(version) == 6 and version.isdigit():
+        isa12, repetition = ("00501", "^") if version >= "005010" else ("00401", "U")
+        return (f"ISA*00*          *00*          *ZZ*WARMUP         *ZZ*WARMUP         *260101*0000*{repetition}*"
+                f"{isa12}*000000001*0*P*>~GS*PO*WARMUP*WARMUP*20260101*0000*1*X*{version}~ST*{message_type}*0001~"
+                "SE*2*0001~GE*1*1~IEA*1*000000001~").encode("ascii")
+    return None

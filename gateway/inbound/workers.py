@@ -49,6 +49,7 @@ def _start(config: GatewayConfig, bootstrap_servers: str | None) -> None:
 
     _parts = build(config, bootstrap_servers=bootstrap_servers)
     atexit.register(_parts.close)  # flush and close this worker's producer when the pool shuts down
+    _parts.pipeline.warm()  # connected and the validator's patterns built before the first document
 
 
 def _process(data: bytes, transport: str) -> Summary:
@@ -134,6 +135,7 @@ def _start_intake(config: GatewayConfig, bootstrap_servers: str | None, log_leve
     _intake = Intake.configured(config, store, parts.pipeline)
     atexit.register(store.close)
     atexit.register(parts.close)  # flush and close this worker's producer
+    parts.pipeline.warm()  # connected and the validator's patterns built before the first receipt
 
 
 def _process_receipt(receipt_id: str) -> Processed | None:

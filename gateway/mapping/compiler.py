@@ -103,14 +103,29 @@ class Compiler:
         uses_root = False
         for k, (name, fn, sub) in enumerate(compiled):
             path = self._inline_path(rules.get(name), sub)
+            translated = self._translated(rules.get(name), sub) if path is not None else None
             if path is None:
                 ns[f"F{k}"] = fn
                 lines.append(f"    v = F{k}(scope)")
             else:
                 uses_root |= path.absolute
                 lines += self._inline_lookup(path, k, ns)
-                if sub.kind == "string":
+                if translated is not None:
+                    lines += self._inline_translation(translated, name, k, ns)
+                elif sub.kind == "string":
                     lines.append("    v = v.strip() or None if v is not None else None")
+                elif sub.kind == "decimal":  # what converter() and _convert do, without their calls
+                    ns["_to_decimal"] = convert.to_decimal
+                    lines += ["    if v is not None:",
+                              "        v = v.strip()",
+                              "        if not v:",
+                              "            v = None",
+                              "        else:",
+                              "            try:",
+                              f"                v = _to_decimal(v, scale={sub.scale!r}, precision={sub.precision!r},"
+                              " decimal_mark=scope.decimal_mark)",
+                              "            except ValueError as exc:",
+                              f"                raise fail('MAPPING_VALUE_INVALID', f'{name}: {{exc}}', s) from None"]
                 else:
                     ns[f"C{k}"] = self.converter(Rule(), sub, ())
                     lines.append(f"    v = _convert(C{k}, {name!r}, v, s, scope) if v is not None else None")
@@ -138,7 +153,8 @@ class Compiler:
             return None
         if isinstance(rule, str):
             text = rule
-        elif isinstance(rule, Rule) and rule.model_fields_set == {"path"} and rule.path:
+        elif isinstance(rule, Rule) and rule.path and (
+                rule.model_fields_set == {"path"} or self._translated(rule, target) is not None):
             text = rule.path
         else:
             return None
@@ -148,6 +164,42 @@ class Compiler:
             return None
         return path if path.element is not None and not path.inherit else None
 
+    def _translated(self, rule, target: Target) -> tuple[dict | None, Any, dict | None] | None:
+        """(map, its "*", code list) of a string rule that is a path with a map and/or a code list
+        (and at most ``default: null``, which is what finding nothing gives anyway); else None."""
+        if not isinstance(rule, Rule) or target.kind != "string" or not rule.strip:
+            return None
+        if not rule.model_fields_set - {"path", "default"} or rule.model_fields_set - {
+                "path", "map", "codes", "default"}:
+            return None
+        if rule.default is not None or (rule.map is None and rule.codes is None):
+            return None
+        codes = self.partner.code_lists.get(rule.codes) if rule.codes is not None else None
+        if rule.codes is not None and codes is None:
+            return None  # an unknown code list: the compiled rule reports it
+        mapping, star = self.translation(rule, target, ()) if rule.map is not None else (None, _MISSING)
+        return mapping, star, codes
+
+    @staticmethod
+    def _inline_translation(translated: tuple, name: str, k: int, ns: dict) -> list[str]:
+        """Code doing what a compiled string rule with ``map`` / ``codes`` does to the value found."""
+        mapping, star, codes = translated
+        out = ["    if v is not None:", "        v = v.strip() or None"]
+        if mapping is not None:
+            ns[f"M{k}"], ns[f"S{k}"], ns["_MISSING"] = mapping, star, _MISSING
+            ns[f"MN{k}"] = ", ".join(mapping)
+            out += ["    if v is not None:",
+                    f"        t = M{k}.get(v, S{k})",
+                    "        if t is _MISSING:",
+                    f"            raise fail('MAPPING_VALUE_INVALID', f\"{name}: '{{v}}' is not one of {{MN{k}}}"
+                    " in the rule's map\", s)",
+                    "        v = t"]
+        if codes is not None:
+            ns[f"L{k}"], ns[f"LS{k}"] = codes, "*" in codes
+            out += ["    if v is not None:",
+                    f"        v = L{k}.get(v, L{k}['*'] if LS{k} else v)"]
+        return out
+
     @staticmethod
     def _inline_lookup(path: SegmentPath, k: int, ns: dict) -> list[str]:
         """Code that sets ``v`` (the first non-empty value, or None) and ``s`` (its segment)."""
@@ -156,7 +208,11 @@ class Compiler:
             keep = var if j == 0 else "''"  # a simple element has only a first component
             return [f"if len(els) > {i}:",
                     f"    {var} = els[{i}]",
-                    f"    {var} = {keep} if {var}.__class__ is str else _pick({var}, {j})",
+                    f"    if {var}.__class__ is not str:",  # a composite (a list) inline, repeats by _pick
+                    f"        {var} = ({var}[{j}] if len({var}) > {j} else '') if {var}.__class__ is list"
+                    f" else _pick({var}, {j})",
+                    f"    else:",
+                    f"        {var} = {keep}",
                     "else:",
                     f"    {var} = ''"]
 

@@ -156,6 +156,9 @@ TRANSIENT_CODES = _codes(
     "CLUSTER_AUTHORIZATION_FAILED", "SASL_AUTHENTICATION_FAILED", "UNKNOWN",
 )  # fmt: skip
 
+#: produce serves delivery reports every 64 events (poll), as they come, not all at the end of a batch
+_POLL_MASK = 63
+
 _DISCONNECTED = _codes("_TRANSPORT", "_ALL_BROKERS_DOWN")
 #: Errors that say a broker could not be reached: refused, not resolved, TLS or SASL failing, all down.
 UNREACHABLE = _codes("_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE", "_SSL", "_AUTHENTICATION")
@@ -307,26 +310,28 @@ class KafkaSink(Sink):
             encoded = [e.prepared if e.prepared is not None else self._encode(e) for e in events]
             producer = self._get_producer()
             self._unreachable = None  # what this publish meets
-            results: list[Delivery | KafkaError | None] = [None] * len(events)
-            pending = [len(events)]
+            # the delivery report of events[i] lands in results[i]: its Message, or its KafkaError
+            results: list[Message | KafkaError | None] = [None] * len(events)
 
             def report(index: int, error: KafkaError | None, message: Message) -> None:
-                if results[index] is None:
-                    pending[0] -= 1
-                results[index] = error if error is not None else message
+                results[index] = message if error is None else error
 
             deadline = time.monotonic() + self.timeout
             try:
-                produce = producer.produce
+                produce, poll = producer.produce, producer.poll
                 for index, (event, (value, key, headers)) in enumerate(zip(events, encoded, strict=True)):
+                    callback = functools.partial(report, index)
                     try:  # the common case, without a method call per event
-                        produce(event.topic, value=value, key=key, headers=headers,
-                                on_delivery=functools.partial(report, index))
+                        produce(event.topic, value, key, headers=headers, on_delivery=callback)
                     except BufferError:  # local queue full: let deliveries drain it
-                        self._produce(producer, event, value, key, headers, functools.partial(report, index),
-                                      deadline)
-                while pending[0] and self._fatal is None and (left := deadline - time.monotonic()) > 0:
-                    producer.flush(min(left, 0.5))
+                        self._produce(producer, event, value, key, headers, callback, deadline)
+                    if not index & _POLL_MASK:
+                        poll(0)
+                # flush serves the delivery reports and returns what is still unconfirmed (nothing else
+                # is in flight: publishes hold the lock, and each ends with nothing left in the producer)
+                while (producer.flush(min(max(deadline - time.monotonic(), 0.0), 0.5)) and self._fatal is None
+                       and deadline > time.monotonic()):
+                    pass
             except KafkaException as exc:
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                 self._discard()
@@ -340,8 +345,8 @@ class KafkaSink(Sink):
                 fatal = self._fatal
                 self._discard()
                 raise TransientError(f"kafka producer failed, rebuilt: {fatal.name()}: {fatal.str()}")
-            if pending[0]:
-                unconfirmed = pending[0]
+            unconfirmed = results.count(None)
+            if unconfirmed:
                 unreachable = self._unreachable is not None and not self._answers(producer)
                 reason = unreachable_reason(self._unreachable)
                 self._discard()  # purges: the reports it serves would change pending
@@ -357,7 +362,7 @@ class KafkaSink(Sink):
                 if not terminal:
                     self._discard()
                 raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
-            return [Delivery(m.topic(), m.partition(), m.offset(), e.event_id) for m, e in zip(results, events)]
+            return [Delivery(e.topic, m.partition(), m.offset(), e.event_id) for m, e in zip(results, events)]
 
     def _produce(
         self,
@@ -410,6 +415,24 @@ class KafkaSink(Sink):
                 producer.poll(0)  # serves the error reports: why it cannot connect
                 error = self._unreachable
         raise TransientError(not_reached(self.servers, error, timeout))
+
+    def warm(self, topics: Sequence[str], timeout: float = 5.0) -> None:
+        """Build the producer and wait (up to ``timeout`` seconds) for its broker connection and the
+        topics' metadata, so that the first publish does not: on a fresh producer that costs a
+        connection, the idempotent producer's id and a metadata round trip per topic, about half a
+        second on loopback. Only topics the broker already has are looked up (a lookup by name
+        would let the broker create a topic no event was published to yet)."""
+        with self._lock:
+            if self._closed:
+                return
+            producer = self._get_producer()
+            try:
+                known = producer.list_topics(timeout=timeout).topics
+                for topic in topics:
+                    if topic in known:
+                        producer.list_topics(topic, timeout=timeout)
+            except KafkaException as exc:  # the broker is down: publish says so, with the reason
+                log.debug("kafka producer warm-up: %s", exc)
 
     def ping(self, timeout: float = 5.0) -> bool:
         """Whether the brokers answer a metadata request within ``timeout`` seconds."""

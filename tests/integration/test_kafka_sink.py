@@ -227,3 +227,55 @@ def test_a_missing_broker_binary_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CALF_TANSU_BIN", str(tmp_path / "no-such-tansu"))
     with pytest.raises(BrokerUnavailable, match="no Tansu broker binary: CALF_TANSU_BIN="):
         Broker()
+
+
+def test_warm_connects_before_the_first_publish_and_creates_no_topic(broker: Broker, schemas: SchemaSet, topics):
+    from confluent_kafka.admin import AdminClient
+
+    orders, shipments = topics
+    with KafkaSink(broker.bootstrap, SingleObjectEncoder(schemas)) as sink:
+        sink.publish([order(1, orders)])  # the orders topic exists from here on
+    with KafkaSink(broker.bootstrap, SingleObjectEncoder(schemas)) as sink:
+        sink.warm([orders, shipments])
+        names = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10).topics
+        assert orders in names and shipments not in names  # warm looked up, never created
+        [delivery] = sink.publish([order(2, orders)])
+        assert delivery.event_id == order(2, orders).event_id and delivery.topic == orders
+    messages = consume(broker.bootstrap, orders, 2, timeout=60)
+    assert sorted(m.key() for m in messages) == [b"PO-1", b"PO-2"]
+
+
+def test_warm_with_the_broker_down_returns_within_its_timeout(schemas: SchemaSet):
+    # port 9, not 1: a unit test counts the log lines of a sink that cannot reach 127.0.0.1:1
+    with KafkaSink("127.0.0.1:9", SingleObjectEncoder(schemas), timeout=1.0) as sink:
+        started = time.monotonic()
+        sink.warm(["edigw.orders"], timeout=0.5)  # no error: publish reports an unreachable broker
+        assert time.monotonic() - started < 3.0
+        with pytest.raises(TransientError, match="cannot reach the broker at 127.0.0.1:9"):
+            sink.publish([order(1, "edigw.orders")])
+
+
+def test_a_large_batch_is_delivered_in_order_with_its_keys_headers_and_values(broker: Broker, schemas: SchemaSet,
+                                                                              topics):
+    """One publish of 300 prepared events (delivery reports served while producing): each Delivery
+    names where its own event is stored, which carries the event's key, headers and value."""
+    orders, _ = topics
+    encoder = SingleObjectEncoder(schemas)
+    events = [order(n, orders) for n in range(300)]
+    with KafkaSink(broker.bootstrap, encoder) as sink:
+        for event in events:
+            sink.prepare(event)
+        deliveries = sink.publish(events)
+    assert [d.event_id for d in deliveries] == [e.event_id for e in events]
+    assert all(d.topic == orders for d in deliveries)
+    where = {(d.partition, d.offset): e for d, e in zip(deliveries, events, strict=True)}
+    assert len(where) == 300
+    messages = consume(broker.bootstrap, orders, 300, timeout=60)
+    assert len(messages) == 300
+    for message in messages:
+        event = where[(message.partition(), message.offset())]
+        value, key, headers = event.prepared
+        assert message.value() == value and message.key() == key == event.key.encode()
+        assert message.headers() == headers
+        assert dict(headers)["ce_id"] == event.event_id.encode()
+        assert encoder.decode(message.value()) == (event.event_type, event.record)

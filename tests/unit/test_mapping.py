@@ -369,3 +369,47 @@ def test_rule_keys_that_do_not_apply_are_errors():
     assert any("'group' is for records" in f for f in found)
     assert any("a concat part takes path, xpath or value only, not format" in f for f in found)
     assert any("is a record: 'path' does not apply" in f for f in found)
+
+
+@pytest.mark.parametrize("data", [
+    ORDERS,
+    ORDERS.replace(b"NAD+BY+123::9'", b"NAD+BY+123::92'"),  # no such map key: the map's "*"
+    ORDERS.replace(b"NAD+BY+123::9'", b"NAD+BY+123::  '"),  # blank after strip: null
+    ORDERS.replace(b"NAD+BY+123::9'", b"NAD+BY+123'"),  # absent: null
+    ORDERS.replace(b"QTY+21:4'", b"QTY+21:4:KGM'").replace(b"QTY+21:2,5'", b"QTY+21:2,5:ZZZ'"),
+])
+def test_a_path_with_a_map_or_code_list_gives_what_the_general_rule_gives(data):
+    """Such rules are read inline in the generated record code; ``strip: true`` (the default,
+    but given) sends the same rule through the general compiled rule."""
+    def route(extra: str) -> str:
+        return HEAD + """code_lists:
+  unit: {PCE: C62, KGM: KGM, "*": C62}
+""" + order_route(f"""          unit: {{path: QTY/1.3, codes: unit{extra}}}
+""").replace('fields: {id: "NAD[1=BY]/2.1"}',
+             'fields: {id: "NAD[1=BY]/2.1", id_scheme: {path: NAD/2.3, map: {"9": GLN, "*": null}%s}}' % extra)
+
+    inline = map_one_text(data, route(""))
+    general = map_one_text(data, route(", strip: true"))
+    assert [e.record for e in inline] == [e.record for e in general]
+    assert inline[0].record["buyer"]["id_scheme"] == ("GLN" if b"123::9'" in data else None)
+
+
+def test_a_value_outside_a_map_without_star_names_the_segment_inline_and_in_general():
+    messages = []
+    for extra in ("", ", strip: true"):
+        text = HEAD + order_route(f"""          unit: {{path: QTY/1.3, map: {{KGM: KGM}}{extra}}}
+""")
+        with pytest.raises(MappingError) as info:
+            map_one_text(ORDERS.replace(b"QTY+21:4'", b"QTY+21:4:PCE'"), text)
+        messages.append((info.value.issue.code, info.value.issue.text, info.value.issue.location.tag))
+    assert messages[0] == messages[1] == ("MAPPING_VALUE_INVALID", "unit: 'PCE' is not one of KGM in the rule's map",
+                                          "QTY")
+
+
+def map_one_text(data: bytes, whole: str):
+    errors: list[str] = []
+    partner = partner_from(loads(whole, "p1.yaml"), TARGETS, errors)
+    assert errors == []
+    [ic] = parse(data)
+    return [e for m in ic.messages for e in Mapper().map(m, partner, received_at=RECEIVED, transport="http",
+                                                         receipt_id="r1")]

@@ -94,3 +94,30 @@ def test_a_transient_sink_failure_propagates_for_a_retry(parts):
         run(parts, ORDERS)
     again = run(parts, ORDERS)  # the retry publishes the same event id
     assert len(again.events) == 1
+
+
+class WarmedSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.warmed: list[list[str]] = []
+
+    def warm(self, topics):
+        self.warmed.append(list(topics))
+
+
+def test_warm_looks_up_every_routed_topic_and_builds_the_validators_patterns():
+    from gateway.syntax import read
+    from gateway.validation.validator import definition_for
+
+    sink = WarmedSink()
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink)
+    [message] = [m for m in read(ORDERS) if m.__class__.__name__ == "Message"]
+    directory_, _ = definition_for(message)
+    directory_.fast.clear()  # a cache: what earlier tests built in this process is built again
+    parts.pipeline.warm()
+    [topics] = sink.warmed
+    assert "edigw.deadletter" in topics and "edigw.order-created" in topics
+    assert topics == sorted(set(topics))
+    assert any(key[0] == "ORDERS" for key in directory_.fast)  # built for the EDIFACT ORDERS routes
+    outcome = run(parts, ORDERS)  # and the pipeline works as before
+    assert outcome.published == 1 and sink.events == outcome.events
