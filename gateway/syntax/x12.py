@@ -634,10 +634,10 @@ class _Reader:
                     else:  # the SE is unfinished: the body only
                         end = q
                         has_se = False
-            if (
+            if (  # (pos is at the ST, when there is one: it is checked with its set)
                 find(csep, pos, end) >= 0
                 or (rsep is not None and find(rsep, pos, end) >= 0)
-                or find(trail_key, pos, end + tlen) >= 0
+                or find(trail_key, pos, end) >= 0
                 or data[end - 1 : end] == esep
             ):
                 break
@@ -702,7 +702,7 @@ class _Reader:
             nxt += 1
             if nxt == len(parts) or not data.startswith(st_key, pos):
                 break
-            at_st = True
+            at_st = True  # read with the next set's body, in the next round
         pit.__setstate__(nxt)
         self.cur = cur
         return pos, idx, line, cur

@@ -107,19 +107,19 @@ def documents(draw) -> str:
             n_sets = draw(st.integers(0, 6))
             for s in range(1, n_sets + 1):
                 ref = f"{s:04d}" if draw(st.integers(0, 8)) else "0001"  # sometimes a duplicate
-                st03 = e + "005010X" if draw(st.integers(0, 8)) == 0 else ""
+                st03 = draw(st.sampled_from(["", "", "", "", "", "", e + "005010X", e, e + e]))
                 pieces.append((f"ST{e}850{e}{ref}{st03}", sc))
                 if s == 1 and draw(st.integers(0, 3)):  # the usual tags, so that they are known from here on
                     body = [t + e + "1" for t in COMMON_TAGS] + draw(st.lists(body_segment(sc), max_size=4))
                 else:
                     body = draw(st.lists(body_segment(sc), max_size=10))
                 pieces.extend((b, sc) for b in body)
-                how = draw(st.sampled_from(["ok"] * 6 + ["count", "ref", "missing", "extra", "composite"]))
+                how = draw(st.sampled_from(["ok"] * 6 + ["count", "ref", "missing", "extra", "composite", "trailing"]))
                 count = len(body) + 2
                 if how == "count":
                     count += 1
                 if how != "missing":
-                    tail = {"ref": "9999", "extra": ref + e + "X", "composite": ref + sc["c"] + "Z"}.get(how, ref)
+                    tail = {"ref": "9999", "extra": ref + e + "X", "composite": ref + sc["c"] + "Z", "trailing": ref + e}.get(how, ref)
                     pieces.append((f"SE{e}{count}{e}{tail}", sc))
             if draw(st.integers(0, 6)):
                 pieces.append((f"GE{e}{n_sets}{e}{g}", sc))
@@ -210,6 +210,58 @@ def test_plain_sets_across_chunk_boundaries(sets, body, suffix, step):
     data = "".join(s + "~" + suffix for s in segs).encode("ascii")
     for source_step in (None, step):
         assert read_all(data, source_step, True, bulk=True) == read_all(data, source_step, True, bulk=False)
+
+
+ST_SHAPES = ["ok"] * 4 + ["st03", "trailing", "no_st02", "no_st01", "duplicate", "composite", "short"]
+SE_SHAPES = ["ok"] * 4 + ["count", "count_text", "ref", "extra", "trailing", "missing", "short", "padded"]
+
+
+@st.composite
+def plain_bodied_documents(draw) -> bytes:
+    """Sets whose bodies are plain (the bulk path takes them) and whose ST and SE deviate now and then."""
+    e = draw(st.sampled_from("*|^"))
+    sc = {"e": e, "c": ">", "r": draw(st.sampled_from([None, "!"])), "t": "~",
+          "suffix": draw(st.sampled_from(["\n", "\r\n", ""]))}  # fmt: skip
+    segs = [isa(sc, 7)]
+    if draw(st.booleans()):
+        segs.append(f"GS{e}PO{e}A{e}B{e}20240131{e}1200{e}1{e}X{e}004010")
+    segs.append(f"ST{e}850{e}0001")
+    segs.extend(t + e + "1" for t in COMMON_TAGS)  # the tags are known from here on
+    segs.append(f"SE{e}{len(COMMON_TAGS) + 2}{e}0001")
+    for s in range(2, draw(st.integers(2, 12))):
+        ref = f"{s:04d}"
+        shape = draw(st.sampled_from(ST_SHAPES))
+        st_text = {
+            "st03": f"ST{e}850{e}{ref}{e}005010X", "trailing": f"ST{e}850{e}{ref}{e}", "no_st02": f"ST{e}850{e}",
+            "no_st01": f"ST{e}{e}{ref}", "duplicate": f"ST{e}850{e}0001", "composite": f"ST{e}850>1{e}{ref}",
+            "short": f"ST{e}850",
+        }.get(shape, f"ST{e}850{e}{ref}")  # fmt: skip
+        if shape == "duplicate":
+            ref = "0001"
+        segs.append(st_text)
+        n = draw(st.integers(0, 6))
+        segs.extend(f"{draw(st.sampled_from(COMMON_TAGS))}{e}{draw(VALUE)}{e}X" for _ in range(n))
+        shape = draw(st.sampled_from(SE_SHAPES))
+        count = str(n + 2)
+        se_text = {
+            "count": f"SE{e}{n + 3}{e}{ref}", "count_text": f"SE{e}N{e}{ref}", "ref": f"SE{e}{count}{e}X1",
+            "extra": f"SE{e}{count}{e}{ref}{e}Z", "trailing": f"SE{e}{count}{e}{ref}{e}", "short": f"SE{e}{count}",
+            "padded": f"SE{e}0{count}{e}{ref}",
+        }.get(shape, f"SE{e}{count}{e}{ref}")  # fmt: skip
+        if shape != "missing":
+            segs.append(se_text)
+    if draw(st.booleans()):
+        segs += [f"GE{e}1{e}1", f"IEA{e}1{e}000000007"]
+    doc = "".join(t + "~" + sc["suffix"] for t in segs)
+    if draw(st.integers(0, 4)) == 0:
+        doc = doc.rstrip("\r\n")[:-1]  # no terminator after the last segment
+    return doc.encode("ascii")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=plain_bodied_documents(), step=st.one_of(st.none(), st.integers(1, 80)), keep=st.booleans())
+def test_bulk_checks_st_and_se_as_the_loop_does(data, step, keep):
+    assert read_all(data, step, keep, bulk=True) == read_all(data, step, keep, bulk=False)
 
 
 def test_the_bulk_path_is_taken_and_reads_what_the_loop_reads(monkeypatch):
