@@ -51,6 +51,12 @@ After an IEA the interchange is held until the next segment is seen, so that
 data following the trailer (TRAILING_DATA) is reported on it; another ISA or
 the end of the input releases it.
 
+Plain transaction sets (ASCII, one segment a line or no line breaks at all, no
+component or repetition separator, no trailing element separator, only body
+tags already seen) are cut in bulk, set by set (``_Reader._bulk_sets``); the
+segment-by-segment loop takes over at anything else, so both read the same
+(``tests/unit/test_x12_bulk.py`` compares them).
+
 Writing
 =======
 
@@ -616,7 +622,7 @@ class _Reader:
             else:
                 body = pos
             first = nxt + at_st  # the body's first piece
-            q = find(se_key, body - tlen)  # where the SE's piece starts, less tlen
+            q = find(se_key, body - tlen if body >= tlen else 0)  # where the SE's piece starts, less tlen
             if q < 0:
                 n = len(parts) - first
                 if eof or not n:
