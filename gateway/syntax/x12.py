@@ -134,10 +134,9 @@ def _bulk(
     has no line breaks), offsets by each piece's length plus ``tlen``.
     """
     tag = canon.__getitem__
-    # offsets: a running sum, all of it in C
-    offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
     if not _NEW_SEGMENT:
         lines = count(line, step) if step else repeat(line)
+        offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
         return [
             Segment(tag((e := p.split(esep)).pop(0)), e, i, ln, o, p)
             for p, i, ln, o in zip(pieces, count(idx + 1), lines, offsets)
@@ -145,8 +144,9 @@ def _bulk(
     new, cls = object.__new__, Segment
     out: list[Segment] = []
     append = out.append
+    o = offset  # (a running sum here is cheaper than one made of itertools)
     if step and line == idx + 1:  # line and index agree (one segment a line from the start): one int for both
-        for p, i, o in zip(pieces, count(line), offsets):
+        for i, p in enumerate(pieces, line):
             e = p.split(esep)
             seg = new(cls)
             seg.tag = tag(e.pop(0))
@@ -155,17 +155,20 @@ def _bulk(
             seg.offset = o
             seg.text = p
             append(seg)
+            o += len(p) + tlen
         return out
-    for p, i, ln, o in zip(pieces, count(idx + 1), count(line, step) if step else repeat(line), offsets):
+    for i, p in enumerate(pieces, idx + 1):
         e = p.split(esep)
         seg = new(cls)
         seg.tag = tag(e.pop(0))
         seg.elements = e
         seg.index = i
-        seg.line = ln
+        seg.line = line
         seg.offset = o
         seg.text = p
         append(seg)
+        o += len(p) + tlen
+        line += step
     return out
 
 

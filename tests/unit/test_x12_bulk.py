@@ -307,3 +307,22 @@ def test_a_file_read_in_small_chunks(monkeypatch, size):
     assert results[0] == results[1]
     monkeypatch.undo()
     assert results[0] == read_all(data, None, True, bulk=False)[0]  # and the same as read whole
+
+
+@pytest.mark.parametrize("new", [True, False])
+@pytest.mark.parametrize("layout", ["lines", "one line", "blank lines first"])
+def test_both_ways_of_making_segments(monkeypatch, new, layout):
+    """_bulk makes segments with object.__new__ or with Segment(...): the same either way, in every layout."""
+    from bench import generate
+
+    data = generate.x12_850(12)
+    if layout == "one line":
+        data = data.replace(b"~\n", b"~")
+    elif layout == "blank lines first":  # lines and segment numbers no longer agree
+        data = b"\n\n" + data.replace(b"~\n", b"~\r\n")
+    monkeypatch.setattr(x12, "_NEW_SEGMENT", new)
+    made = []
+    real = x12._bulk
+    monkeypatch.setattr(x12, "_bulk", lambda pieces, *args: made.append(len(pieces)) or real(pieces, *args))
+    assert read_all(data, None, True, bulk=True) == read_all(data, None, True, bulk=False)
+    assert sum(made) == 11 * 17 + 17  # (the first set's body is tried, and fails on its new tags)
