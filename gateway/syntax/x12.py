@@ -51,6 +51,12 @@ After an IEA the interchange is held until the next segment is seen, so that
 data following the trailer (TRAILING_DATA) is reported on it; another ISA or
 the end of the input releases it.
 
+Plain transaction sets (ASCII, one segment a line or no line breaks at all, no
+component or repetition separator, no trailing element separator, only body
+tags already seen) are cut in bulk, set by set (``_Reader._bulk_sets``); the
+segment-by-segment loop takes over at anything else, so both read the same
+(``tests/unit/test_x12_bulk.py`` compares them).
+
 Writing
 =======
 
@@ -72,6 +78,8 @@ import re
 from gateway.syntax.refs import RefSet as _RefSet
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, count, repeat
+from operator import add, length_hint
 from typing import Any
 
 from gateway.errors import EdiSyntaxError, EncodingError
@@ -100,6 +108,68 @@ _KINDS = {"ISA": _ISA, "IEA": _IEA, "GS": _GS, "GE": _GE, "ST": _ST, "SE": _SE, 
 _KINDS.update({"TA1": _IC_LEVEL, "ISB": _IC_LEVEL, "ISE": _IC_LEVEL})
 _ENVELOPE_TAGS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
+
+
+_BULK = True  # private switch: False reads every segment one by one (the tests compare both ways)
+
+# Segment.__init__ is a Python function; making the object with object.__new__ and storing its
+# six slots directly costs about a third less per segment. That is only done while Segment's slots
+# are exactly these (and it has no __new__ of its own); otherwise the constructor is called.
+_NEW_SEGMENT = (
+    Segment.__slots__ == ("tag", "elements", "index", "line", "offset", "text") and Segment.__new__ is object.__new__
+)
+
+
+def _bulk(
+    pieces: list[str], esep: str, canon: dict[str, str], idx: int, line: int, step: int, offset: int, tlen: int
+) -> list[Segment]:
+    """Segments for ``pieces``, each one whole segment with a known ordinary tag.
+
+    The caller has checked the text of the pieces for anything that needs the
+    segment-by-segment path (component or repetition separators, a trailing
+    element separator, line breaks); a tag that is not in ``canon`` (white
+    space before it, an empty piece, an envelope or unknown tag) raises
+    KeyError, and nothing is kept then. The first segment is number ``idx + 1``
+    on line ``line``; lines advance by ``step`` per segment (0 when the input
+    has no line breaks), offsets by each piece's length plus ``tlen``.
+    """
+    tag = canon.__getitem__
+    if not _NEW_SEGMENT:
+        lines = count(line, step) if step else repeat(line)
+        offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
+        return [
+            Segment(tag((e := p.split(esep)).pop(0)), e, i, ln, o, p)
+            for p, i, ln, o in zip(pieces, count(idx + 1), lines, offsets)
+        ]
+    new, cls = object.__new__, Segment
+    out: list[Segment] = []
+    append = out.append
+    o = offset  # (a running sum here is cheaper than one made of itertools)
+    if step and line == idx + 1:  # line and index agree (one segment a line from the start): one int for both
+        for i, p in enumerate(pieces, line):
+            e = p.split(esep)
+            seg = new(cls)
+            seg.tag = tag(e.pop(0))
+            seg.elements = e
+            seg.index = seg.line = i
+            seg.offset = o
+            seg.text = p
+            append(seg)
+            o += len(p) + tlen
+        return out
+    for i, p in enumerate(pieces, idx + 1):
+        e = p.split(esep)
+        seg = new(cls)
+        seg.tag = tag(e.pop(0))
+        seg.elements = e
+        seg.index = i
+        seg.line = line
+        seg.offset = o
+        seg.text = p
+        append(seg)
+        o += len(p) + tlen
+        line += step
+    return out
 
 
 def _header_error(text: str, location: Location, *more: Issue) -> EdiSyntaxError:
@@ -348,6 +418,9 @@ class _Reader:
         if not eof:
             parts.pop()  # the unfinished tail stays in the buffer
         tlen = len(split_on)  # in bytes: text mode is ASCII only
+        # The bulk path for the bodies of transaction sets (see _bulk): text without stray
+        # line breaks or CRs, so that every piece is exactly one segment, as it stands.
+        bulk = _BULK and text and not nl_term and not has_cr and not any_lf and (split_on is not term or LF not in data)
         LF0 = LF if text else 10
         k_isa, k_bin, k_st, k_se = _ISA, _BIN, _ST, _SE
         esep, csep, rsep = self.esep, self.csep, self.rsep
@@ -364,6 +437,8 @@ class _Reader:
         pos = 0
         self.need = 1
         pit = iter(parts)
+        if bulk and cur is not None:  # a transaction set goes on from the previous buffer
+            pos, idx, line, cur = yield from self._bulk_sets(data, parts, pit, eof, split_on, pos, idx, line, cur)
         for part in pit:
             s = part.lstrip(WS)
             if not s:  # nothing but white space (or an empty segment)
@@ -496,6 +571,9 @@ class _Reader:
                 out.clear()
             pos += len(part) + tlen
             line += nl + tnl
+            if bulk and kind == k_st and cur is not None:
+                # a transaction set has begun: read on set by set while nothing unusual shows
+                pos, idx, line, cur = yield from self._bulk_sets(data, parts, pit, eof, split_on, pos, idx, line, cur)
         self.cur = cur
         self.line = line
         self.idx = idx
@@ -506,6 +584,137 @@ class _Reader:
             # an unfinished segment longer than a chunk: grow geometrically, not chunk by chunk
             self.need = tail + 1 if tail < CHUNK else 2 * tail
         return used
+
+    def _bulk_sets(
+        self, data: str, parts: list[str], pit: Any, eof: bool, split_on: str,
+        pos: int, idx: int, line: int, cur: list[Segment],
+    ) -> Generator[Item, None, tuple[int, int, int, list[Segment] | None]]:
+        """Read transaction sets in bulk, from inside an open one (``cur``), while they are plain.
+
+        ``_segments`` calls this in text mode when every piece of ``parts`` (the
+        buffer ``data`` split on ``split_on``) is one whole segment as it stands
+        (no line break or CR anywhere but in ``split_on``). ``pos`` is where
+        the next piece (``pit``'s next item) starts in ``data``. A set is taken
+        in one go, ST (but for the first), body and SE, when its text holds no
+        component or repetition separator and no trailing element separator and
+        each body tag is an ordinary one already known (:func:`_bulk`); the ST
+        and SE get the same checks as in ``_st`` and ``_se`` (which take over
+        whenever those checks find anything). At the first thing that does not
+        fit, this stops before it and returns (pos, idx, line, cur): the
+        segment-by-segment loop reads on from there, so the result is the same.
+        """
+        esep, csep, rsep = self.esep, self.csep, self.rsep
+        tlen = len(split_on)
+        step = 1 if tlen > len(self.term_s) else 0  # lines per segment
+        se_key = split_on + "SE" + esep
+        st_key = "ST" + esep
+        trail_key = esep + split_on
+        canon = self.canon
+        base = self.base
+        out = self.out
+        keep = self.keep
+        find = data.find
+        size = len(data)
+        nxt = len(parts) - length_hint(pit)  # the index of the next piece
+        at_st = False  # the next piece is an ST (else: the body of the open set, cur)
+        msg = self.msg
+        while True:
+            if at_st:
+                st_piece = parts[nxt]
+                body = pos + len(st_piece) + tlen
+            else:
+                body = pos
+            first = nxt + at_st  # the body's first piece
+            q = find(se_key, body - tlen if body >= tlen else 0)  # where the SE's piece starts, less tlen
+            if q < 0:
+                n = len(parts) - first
+                if eof or not n:
+                    break
+                # the set goes on in the next buffer: its segments up to this buffer's end
+                end = q = data.rfind(split_on)
+                has_se = False
+            else:
+                n = data.count(split_on, body, q) + 1 if q >= body else 0
+                end = find(split_on, q + tlen)  # the SE's end
+                has_se = True
+                if end < 0:
+                    if eof:
+                        end = size
+                    else:  # the SE is unfinished: the body only
+                        end = q
+                        has_se = False
+            if (  # (pos is at the ST, when there is one: it is checked with its set)
+                find(csep, pos, end) >= 0
+                or (rsep is not None and find(rsep, pos, end) >= 0)
+                or find(trail_key, pos, end) >= 0
+                or data[end - 1 : end] == esep
+            ):
+                break
+            if n:
+                try:
+                    segs = _bulk(parts[first : first + n], esep, canon, idx + at_st, line + at_st * step, step,
+                                 base + body, tlen)  # fmt: skip
+                except KeyError:  # a tag that is not an ordinary known one (or white space, or nothing)
+                    break
+            if at_st:
+                elems = st_piece.split(esep)
+                idx += 1
+                seg = Segment(elems.pop(0), elems, idx, line, base + pos, st_piece)
+                group = self.group
+                if len(elems) == 2 and elems[0] and elems[1] and group is not None:  # _st, without issues
+                    st02 = elems[1]
+                    msg = Message(type=elems[0], ref=st02, version=group.version, segments=[seg],
+                                  interchange=self.ic, group=group)  # fmt: skip
+                    group.message_count += 1
+                    if not self.refs.add(st02):
+                        self._duplicate_ref(msg, seg, st02, group)
+                    if keep:
+                        group.messages.append(msg)
+                        self.ic.messages.append(msg)  # type: ignore[union-attr]
+                    self.ic.message_count += 1  # type: ignore[union-attr]
+                    self.msg = msg
+                    cur = msg.segments
+                else:
+                    self._st(seg)
+                    msg = self.msg
+                    cur = self.cur
+                line += step
+                nxt += 1
+                at_st = False
+                pos = body
+            if n:
+                cur.extend(segs)
+                idx += n
+                line += n * step
+                nxt += n
+                pos = q + tlen
+            if not has_se:
+                break
+            # the SE
+            piece = parts[nxt]
+            elems = piece.split(esep)
+            idx += 1
+            seg = Segment(elems.pop(0), elems, idx, line, base + pos, piece)
+            if len(elems) == 2 and elems[1] == msg.ref and elems[0] == str(len(cur) + 1):  # _se, without issues
+                cur.append(seg)
+                self.last_msg = msg
+                self.msg = None
+                yield msg
+            else:
+                self._se(seg)
+                if out:
+                    yield from out
+                    out.clear()
+            cur = None
+            line += step
+            pos = end + tlen
+            nxt += 1
+            if nxt == len(parts) or not data.startswith(st_key, pos):
+                break
+            at_st = True  # read with the next set's body, in the next round
+        pit.__setstate__(nxt)
+        self.cur = cur
+        return pos, idx, line, cur
 
     def _decode(self, raw: bytes) -> tuple[str, tuple[str, str]]:
         """Decode a segment the fast codec cannot; also (issue text, codec used)."""
@@ -770,11 +979,7 @@ class _Reader:
         else:
             group.message_count += 1
             if st02 and not self.refs.add(st02):
-                msg.issues.append(Issue.at(
-                    "MESSAGE_REF_DUPLICATE",
-                    f"ST02 '{st02}' is used twice in group {group.control_ref}",
-                    seg, element=2, message_segment=1,
-                ))
+                self._duplicate_ref(msg, seg, st02, group)
             if self.keep:
                 group.messages.append(msg)
         ic.message_count += 1
@@ -782,6 +987,13 @@ class _Reader:
             ic.messages.append(msg)
         self.msg = msg
         self.cur = msg.segments
+
+    def _duplicate_ref(self, msg: Message, seg: Segment, st02: str, group: Group) -> None:
+        msg.issues.append(Issue.at(
+            "MESSAGE_REF_DUPLICATE",
+            f"ST02 '{st02}' is used twice in group {group.control_ref}",
+            seg, element=2, message_segment=1,
+        ))
 
     def _close_open_message(self, why: str) -> None:
         msg = self.msg
