@@ -94,14 +94,22 @@ def _layout(work: bytes, term: bytes, rel: bytes | None) -> bytes | None:
     if breaks == 0 and returns == 0:
         return b""
     for layout in (b"\n", b"\r\n"):
+        if returns != (breaks if layout == b"\r\n" else 0):
+            continue
         followed = work.count(term + layout)
-        if breaks != followed or returns != (followed if layout == b"\r\n" else 0):
+        if breaks != followed:
             continue
         released = 0
-        if rel:
-            if work.count(rel + rel + term) or work.count(rel + term + layout[:1]):
-                return None
-            released = work.count(rel + term)
+        if rel and rel + term in work:
+            # every released terminator, one by one (a few per document): none may be
+            # preceded by another release character or followed by a line break
+            pair = rel + term
+            at = work.find(pair)
+            while at >= 0:
+                if (at and work[at - 1 : at] == rel) or work[at + 2 : at + 3] == layout[:1]:
+                    return None
+                released += 1
+                at = work.find(pair, at + 2)
         if work.count(term) - released == followed:
             return layout
     return None
@@ -247,49 +255,62 @@ class _Tokenizer:
                 layout = _layout(work, term, self.rel) if self.strip_breaks else None
                 if layout is not None:
                     sep = term + layout
-                    pieces = work.split(sep)
-                    tail = pieces.pop()
-                    if rel_byte >= 0 and self.rel in work:
-                        pieces, tail = _join_released(pieces, tail, sep, rel_byte)
                     step = len(sep)
                     nl = 1 if layout else 0
-                    una_possible = b"UNA" in work
-                    resplit = False
-                    # Runs of ordinary segments go in bulk (see _run), unless a released
-                    # terminator makes pieces differ from what the split cut.
+                    # Runs of ordinary segments go in bulk (see _run) unless a released
+                    # terminator without a line break makes the split cut segments in two.
                     bulk = self.fast and (rel_byte < 0 or layout != b"" or self.rel + term not in work)
                     if bulk:
+                        # No piece needs joining here (_layout admits no released terminator
+                        # before a break), so pieces are cut one at a time, as they are met.
+                        pieces = None
+                        complete = work.rfind(sep) + step  # the end of the last whole segment
+                        if complete < step:
+                            complete = 0
+                        tail = work[complete:]
                         w0 = p  # where work starts in buf
-                        complete = len(work) - len(tail)  # the end of the last whole segment in work
                         sep_text = sep.decode("latin-1")
                         sep_un = sep + b"UN"
                         third = _SERVICE_THIRD
-                    k = 0
-                    count = len(pieces)
-                    while k < count:
-                        raw = pieces[k]
-                        k += 1
-                        if bulk and raw and (raw[:2] != b"UN" or raw[2:3] == b"" or raw[2] not in third):
+                    else:
+                        pieces = work.split(sep)
+                        tail = pieces.pop()
+                        if rel_byte >= 0 and self.rel in work:
+                            pieces, tail = _join_released(pieces, tail, sep, rel_byte)
+                        k = 0
+                        count = len(pieces)
+                    una_possible = b"UNA" in work
+                    resplit = False
+                    while True:
+                        if pieces is not None:
+                            if k == count:
+                                break
+                            raw = pieces[k]
+                            k += 1
+                        else:
                             start = p - w0
-                            # the run ends before the next segment that may be a service segment
-                            q = work.find(sep_un, start, complete)
-                            while q >= 0:
-                                after = q + step + 2
-                                if after >= complete or work[after] in third:
-                                    break
-                                q = work.find(sep_un, q + 1, complete)
-                            if q < 0:
-                                q = complete - step
-                            made = self._run(work, start, q, index + 1, line, base + p, sep_text, step, nl)
-                            if made:
-                                m = len(made)
-                                k += m - 1
-                                index += m
-                                line += m * nl
-                                end = made[-1]
-                                p = end.offset - base + len(end.text) + step
-                                yield made
-                                continue
+                            if start >= complete:
+                                break
+                            raw = work[start : work.find(sep, start)]
+                            if raw and (raw[:2] != b"UN" or raw[2:3] == b"" or raw[2] not in third):
+                                # the run ends before the next segment that may be a service segment
+                                q = work.find(sep_un, start, complete)
+                                while q >= 0:
+                                    after = q + step + 2
+                                    if after >= complete or work[after] in third:
+                                        break
+                                    q = work.find(sep_un, q + 1, complete)
+                                if q < 0:
+                                    q = complete - step
+                                made = self._run(work, start, q, index + 1, line, base + p, sep_text, step, nl)
+                                if made:
+                                    m = len(made)
+                                    index += m
+                                    line += m * nl
+                                    end = made[-1]
+                                    p = end.offset - base + len(end.text) + step
+                                    yield made
+                                    continue
                         if not raw:
                             p += step
                             line += nl
@@ -494,7 +515,23 @@ class _Tokenizer:
             out: list[Segment] = []
             append = out.append
             get = known.get
-            for t in text.split(sep):
+            texts = text.split(sep)
+            if not (rel and rel in text) and not (rep and rep in text):
+                # the usual case, the same steps as make_text's last ones
+                for t in texts:
+                    parts = t.split(el)
+                    tag = get(parts[0])
+                    if tag is None:
+                        break
+                    del parts[0]
+                    if comp in t:
+                        parts = [e.split(comp) if comp in e else e for e in parts]
+                    append(Segment(tag, parts, index, line, offset, t))
+                    index += 1
+                    line += nl
+                    offset += len(t) + step
+                return out
+            for t in texts:
                 if rel and rel in t:
                     seg = make_text(t, index, line, offset)
                     tag = get(seg.tag)
