@@ -269,6 +269,9 @@ class _Tokenizer:
                             complete = 0
                         tail = work[complete:]
                         w0 = p  # where work starts in buf
+                        # After a run cut short (or refused) the rest of its stretch goes segment
+                        # by segment: no stretch is decoded and split more than twice.
+                        plain_until = 0
                         sep_text = sep.decode("latin-1")
                         sep_un = sep + b"UN"
                         third = _SERVICE_THIRD
@@ -292,7 +295,8 @@ class _Tokenizer:
                             if start >= complete:
                                 break
                             raw = work[start : work.find(sep, start)]
-                            if raw and (raw[:2] != b"UN" or raw[2:3] == b"" or raw[2] not in third):
+                            if start >= plain_until and raw and (raw[:2] != b"UN" or raw[2:3] == b""
+                                                                 or raw[2] not in third):
                                 # the run ends before the next segment that may be a service segment
                                 q = work.find(sep_un, start, complete)
                                 while q >= 0:
@@ -303,6 +307,7 @@ class _Tokenizer:
                                 if q < 0:
                                     q = complete - step
                                 made = self._run(work, start, q, index + 1, line, base + p, sep_text, step, nl)
+                                plain_until = q + step
                                 if made:
                                     m = len(made)
                                     index += m
@@ -491,7 +496,9 @@ class _Tokenizer:
         except LookupError:  # reported by the per-segment path, which meets it first
             name = ""
         single = name.startswith(_SINGLE_BYTE)
-        bulk = bool(name)
+        # A component separator that may stand in a tag cuts the tag short (make_text): then a
+        # tag seen under other separators is not this segment's tag, and no run is made.
+        bulk = bool(name) and not comp.isalnum()
         known = self.tags
 
         def run(data: bytes, start: int, stop: int, index: int, line: int, offset: int, sep: str, step: int,

@@ -14,7 +14,8 @@ from tests.helpers import Trickle
 
 ORDINARY = ["BGM", "DTM", "NAD", "LIN", "QTY", "UNS", "IMD", "PRI"]
 # Separator sets a UNA may declare (component, element, decimal, release, repetition, segment).
-UNAS = [":+.? '", ":+.?*'", "|^,!~#", ":+.? \n", ";=.\\ %"]
+# A letter as a separator cuts tags too (a tag seen under other separators is then no tag).
+UNAS = [":+.? '", ":+.?*'", "|^,!~#", ":+.? \n", ";=.\\ %", "G+.? '", "M+.?*'", ":N.? '"]
 
 
 @st.composite
@@ -232,3 +233,16 @@ def test_bulk_path_is_taken_and_shares_the_tag_strings():
                 by_tag.setdefault(s.tag, set()).add(id(s.tag))
     assert len(by_tag) > 5 and all(len(ids) == 1 for ids in by_tag.values()), by_tag
     assert read_all(data, fast=True) == read_all(data, fast=False)
+
+
+def test_a_tag_seen_under_other_separators_is_cut_by_a_letter_separator():
+    """A second interchange declares 'G' its component separator: 'BGM' is no longer the tag
+    'BGM' there, though the first interchange made it a known tag."""
+    first = (b"UNB+UNOC:3+S+R+260115:1030+1'UNH+1+ORDERS:D:96A:UN'BGM+220'DTM+137'UNT+4+1'UNZ+1+1'")
+    second = (b"UNAG+.? 'UNB+UNOCG3+S+R+260115G1030+2'UNH+1+ORDERSGDG96AGUN'DTM+1'BGM+220'DTM+2'"
+              b"UNT+5+1'UNZ+1+2'")
+    data = first + second
+    slow = read_all(data, fast=False)
+    assert read_all(data, fast=True) == slow
+    codes = [i[0] for item in slow if item[0] == "message" for i in item[1][5]]
+    assert "SEGMENT_TAG_INVALID" in codes
