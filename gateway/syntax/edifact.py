@@ -306,6 +306,10 @@ class _Tokenizer:
                                     q = work.find(sep_un, q + 1, complete)
                                 if q < 0:
                                     q = complete - step
+                                elif work[q + step : q + step + 3] == b"UNT":
+                                    end_unt = work.find(sep, q + step)  # the run may end with the trailer
+                                    if 0 <= end_unt <= complete - step:
+                                        q = end_unt
                                 made = self._run(work, start, q, index + 1, line, base + p, sep_text, step, nl)
                                 plain_until = q + step
                                 if made:
@@ -529,10 +533,23 @@ class _Tokenizer:
                     parts = t.split(el)
                     tag = get(parts[0])
                     if tag is None:
+                        if parts[0] == "UNT" and t is texts[-1]:  # the message's trailer ends the run
+                            append(make_text(t, index, line, offset))
                         break
                     del parts[0]
-                    if comp in t:
-                        parts = [e.split(comp) if comp in e else e for e in parts]
+                    if comp in t:  # written out for up to three elements: no comprehension to call
+                        size = len(parts)
+                        if size == 1:  # the tag has no component separator: the element has
+                            parts = [parts[0].split(comp)]
+                        elif size == 2:
+                            a, b = parts
+                            parts = [a.split(comp) if comp in a else a, b.split(comp) if comp in b else b]
+                        elif size == 3:
+                            a, b, c = parts
+                            parts = [a.split(comp) if comp in a else a, b.split(comp) if comp in b else b,
+                                     c.split(comp) if comp in c else c]
+                        else:
+                            parts = [e.split(comp) if comp in e else e for e in parts]
                     append(Segment(tag, parts, index, line, offset, t))
                     index += 1
                     line += nl
@@ -549,6 +566,8 @@ class _Tokenizer:
                     parts = t.split(el)
                     tag = get(parts[0])
                     if tag is None:
+                        if parts[0] == "UNT" and t is texts[-1]:
+                            append(make_text(t, index, line, offset))
                         break
                     del parts[0]
                     if rep and rep in t:
@@ -708,6 +727,8 @@ class _Envelope:
                 if msg is not None and not tokens.decode_issues:
                     msg.segments.extend(item)
                     seg = item[-1]
+                    if seg.tag == "UNT":  # the run ended with the message's trailer
+                        yield from self._close_message(seg)
                     continue
                 batch = item
             else:
@@ -730,7 +751,8 @@ class _Envelope:
                                     message_segment=len(msg.segments))
                     continue
                 if tag == "UNH":
-                    yield from self._close_message(seg, missing=True)
+                    if msg is not None:
+                        yield from self._close_message(seg, missing=True)
                     self._open_message(seg)
                 elif tag == "UNT":
                     if msg is None:
