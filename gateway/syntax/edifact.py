@@ -527,9 +527,21 @@ class _Tokenizer:
             append = out.append
             get = known.get
             texts = text.split(sep)
-            if not (rel and rel in text) and not (rep and rep in text):
+            if not (rep and rep in text):
                 # the usual case, the same steps as make_text's last ones
+                released = rel and rel in text
                 for t in texts:
+                    if released and rel in t:
+                        seg = make_text(t, index, line, offset)
+                        tag = get(seg.tag)
+                        if tag is None:
+                            break
+                        seg.tag = tag
+                        append(seg)
+                        index += 1
+                        line += nl
+                        offset += len(t) + step
+                        continue
                     parts = t.split(el)
                     tag = get(parts[0])
                     if tag is None:
