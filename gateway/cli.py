@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import sys
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +63,35 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _ENCODE_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _segment_encoder():
+    """A function of a list of segments' JSON values giving the texts ``_ENCODE`` gives for them.
+
+    ``JSONEncoder.encode`` makes a new C encoder on every call (iterencode), which costs more than
+    encoding one segment; the standard library's C encoder is made here once instead, with the
+    settings ``_ENCODE`` has (no circular check: segment values are fresh lists of strings), and
+    mapped over the values without a Python call per segment.
+    """
+    from json.encoder import c_make_encoder, encode_basestring
+
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return lambda values: list(map(_ENCODE, values))
+    encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ": ", ", ",
+                            False, False, True)
+    join = "".join
+    return lambda values: list(map(join, map(encode, values, repeat(0))))
+
+
+def _segment_values(segments: list) -> list:
+    """``[s.to_json() for s in segments]``, without a call per element when no element repeats."""
+    if Repeats in map(type, chain.from_iterable(map(_ELEMENTS, segments))):  # one pass, in C
+        return [_segment_value(s) for s in segments]
+    return [[s.tag, *s.elements] for s in segments]
+
+
+_ENCODE_SEGMENTS = _segment_encoder()
+_ELEMENTS = attrgetter("elements")
+
+
 def _segment_value(seg) -> list:
     """``seg.to_json()``, without a call per element when no element repeats (the usual case)."""
     elements = seg.elements
@@ -93,7 +124,7 @@ def _message_text(msg: Message, indent: int) -> str:
     if msg.segments:
         inner = ",\n" + pad + "  "
         parts.append(f'{pad}"segments": [\n{pad}  '
-                     + inner.join([enc(_segment_value(s)) for s in msg.segments]) + f"\n{pad}]")
+                     + inner.join(_ENCODE_SEGMENTS(_segment_values(msg.segments))) + f"\n{pad}]")
     else:
         parts.append(f'{pad}"segments": []')
     if msg.issues:

@@ -32,6 +32,7 @@ message references, malformed tags and truncated UNB/UNH.
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -74,6 +75,11 @@ SERVICE_TAGS = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
 _WS = b" \t\r\n"
 _C1 = re.compile(rb"[\x80-\x9f]")
 _LEADING_WS = (b" ", b"\t", b"\r", b"\n")
+# Codecs (as codecs.lookup names them) that decode each byte to one character.
+_SINGLE_BYTE = ("iso8859", "latin", "cp125", "ascii")
+# Third letters of the service tags (UNA, UNB, UNG, UNH, UNT, UNE, UNZ): a run of ordinary
+# segments ends before a segment that starts with UN and one of these.
+_SERVICE_THIRD = frozenset(b"ABGHTEZ")
 
 
 def _layout(work: bytes, term: bytes, rel: bytes | None) -> bytes | None:
@@ -88,14 +94,22 @@ def _layout(work: bytes, term: bytes, rel: bytes | None) -> bytes | None:
     if breaks == 0 and returns == 0:
         return b""
     for layout in (b"\n", b"\r\n"):
+        if returns != (breaks if layout == b"\r\n" else 0):
+            continue
         followed = work.count(term + layout)
-        if breaks != followed or returns != (followed if layout == b"\r\n" else 0):
+        if breaks != followed:
             continue
         released = 0
-        if rel:
-            if work.count(rel + rel + term) or work.count(rel + term + layout[:1]):
-                return None
-            released = work.count(rel + term)
+        if rel and rel + term in work:
+            # every released terminator, one by one (a few per document): none may be
+            # preceded by another release character or followed by a line break
+            pair = rel + term
+            at = work.find(pair)
+            while at >= 0:
+                if (at and work[at - 1 : at] == rel) or work[at + 2 : at + 3] == layout[:1]:
+                    return None
+                released += 1
+                at = work.find(pair, at + 2)
         if work.count(term) - released == followed:
             return layout
     return None
@@ -152,8 +166,14 @@ def delimiters_from_una(una: bytes) -> Delimiters:
 class _Tokenizer:
     """Cuts a byte stream into decoded segments; knows UNA and UNB's charset."""
 
-    def __init__(self, source: Source, encoding: Encoding) -> None:
+    def __init__(self, source: Source, encoding: Encoding, fast: bool = True) -> None:
         self.chunks = chunks(source)
+        # Runs of ordinary segments are built in bulk (``_run``); ``fast=False`` builds every
+        # segment on its own, the path the bulk one must always agree with (the tests compare them).
+        self.fast = fast
+        # Tags the envelope has seen inside a message, each once: the string every later
+        # segment with that tag shares (filled by _Envelope.run, used by the bulk path).
+        self.tags: dict[str, str] = {}
         self.resolver = encoding if callable(encoding) else None
         self.override = encoding if isinstance(encoding, str) else None  # the codec in force, when forced
         self.codec = self.override or "ascii"
@@ -235,15 +255,71 @@ class _Tokenizer:
                 layout = _layout(work, term, self.rel) if self.strip_breaks else None
                 if layout is not None:
                     sep = term + layout
-                    pieces = work.split(sep)
-                    tail = pieces.pop()
-                    if rel_byte >= 0 and self.rel in work:
-                        pieces, tail = _join_released(pieces, tail, sep, rel_byte)
                     step = len(sep)
                     nl = 1 if layout else 0
+                    # Runs of ordinary segments go in bulk (see _run) unless a released
+                    # terminator without a line break makes the split cut segments in two.
+                    bulk = self.fast and (rel_byte < 0 or layout != b"" or self.rel + term not in work)
+                    if bulk:
+                        # No piece needs joining here (_layout admits no released terminator
+                        # before a break), so pieces are cut one at a time, as they are met.
+                        pieces = None
+                        complete = work.rfind(sep) + step  # the end of the last whole segment
+                        if complete < step:
+                            complete = 0
+                        tail = work[complete:]
+                        w0 = p  # where work starts in buf
+                        # After a run cut short (or refused) the rest of its stretch goes segment
+                        # by segment: no stretch is decoded and split more than twice.
+                        plain_until = 0
+                        sep_text = sep.decode("latin-1")
+                        sep_un = sep + b"UN"
+                        third = _SERVICE_THIRD
+                    else:
+                        pieces = work.split(sep)
+                        tail = pieces.pop()
+                        if rel_byte >= 0 and self.rel in work:
+                            pieces, tail = _join_released(pieces, tail, sep, rel_byte)
+                        k = 0
+                        count = len(pieces)
                     una_possible = b"UNA" in work
                     resplit = False
-                    for raw in pieces:
+                    while True:
+                        if pieces is not None:
+                            if k == count:
+                                break
+                            raw = pieces[k]
+                            k += 1
+                        else:
+                            start = p - w0
+                            if start >= complete:
+                                break
+                            raw = work[start : work.find(sep, start)]
+                            if start >= plain_until and raw and (raw[:2] != b"UN" or raw[2:3] == b""
+                                                                 or raw[2] not in third):
+                                # the run ends before the next segment that may be a service segment
+                                q = work.find(sep_un, start, complete)
+                                while q >= 0:
+                                    after = q + step + 2
+                                    if after >= complete or work[after] in third:
+                                        break
+                                    q = work.find(sep_un, q + 1, complete)
+                                if q < 0:
+                                    q = complete - step
+                                elif work[q + step : q + step + 3] == b"UNT":
+                                    end_unt = work.find(sep, q + step)  # the run may end with the trailer
+                                    if 0 <= end_unt <= complete - step:
+                                        q = end_unt
+                                made = self._run(work, start, q, index + 1, line, base + p, sep_text, step, nl)
+                                plain_until = q + step
+                                if made:
+                                    m = len(made)
+                                    index += m
+                                    line += m * nl
+                                    end = made[-1]
+                                    p = end.offset - base + len(end.text) + step
+                                    yield made
+                                    continue
                         if not raw:
                             p += step
                             line += nl
@@ -397,6 +473,9 @@ class _Tokenizer:
                 text = decode(raw, index, line, offset)
             if watch_c1 and not raw.isascii():
                 c1(raw, index, line, offset)
+            return make_text(text, index, line, offset)
+
+        def make_text(text: str, index: int, line: int, offset: int) -> Segment:
             if rel and rel in text:
                 read, restore = _protect(text, d)
                 if restore is None:
@@ -414,6 +493,108 @@ class _Tokenizer:
                 parts = [e.split(comp) if comp in e else e for e in parts]
             return Segment(tag, parts, index, line, offset, text)
 
+        # Offsets of a run are counted in characters, which are bytes only for these codecs
+        # (or for ASCII input).
+        try:
+            name = codecs.lookup(codec).name
+        except LookupError:  # reported by the per-segment path, which meets it first
+            name = ""
+        single = name.startswith(_SINGLE_BYTE)
+        # A component separator that may stand in a tag cuts the tag short (make_text): then a
+        # tag seen under other separators is not this segment's tag, and no run is made.
+        bulk = bool(name) and not comp.isalnum()
+        known = self.tags
+
+        def run(data: bytes, start: int, stop: int, index: int, line: int, offset: int, sep: str, step: int,
+                nl: int) -> list[Segment]:
+            """The segments of ``data[start:stop]``, a run of ordinary segments each followed by
+            ``sep`` (the last one's terminator at ``stop``), built the way ``make`` builds each one
+            and with the tags the envelope has already seen inside a message (their shared
+            strings). It stops before the first segment whose tag is not one of those (a service
+            segment, a tag not seen yet or malformed, an empty segment, leading blanks); an empty
+            list means the whole run takes the per-segment path (bytes the codec rejects,
+            C1 control characters to report, multi-byte characters)."""
+            chunk = data[start:stop]
+            if not bulk:
+                return []
+            if not chunk.isascii() and (not single or (watch_c1 and _C1.search(chunk) is not None)):
+                return []
+            try:
+                text = chunk.decode(codec)
+            except UnicodeDecodeError:
+                return []
+            out: list[Segment] = []
+            append = out.append
+            get = known.get
+            texts = text.split(sep)
+            if not (rep and rep in text):
+                # the usual case, the same steps as make_text's last ones
+                released = rel and rel in text
+                for t in texts:
+                    if released and rel in t:
+                        seg = make_text(t, index, line, offset)
+                        tag = get(seg.tag)
+                        if tag is None:
+                            break
+                        seg.tag = tag
+                        append(seg)
+                        index += 1
+                        line += nl
+                        offset += len(t) + step
+                        continue
+                    parts = t.split(el)
+                    tag = get(parts[0])
+                    if tag is None:
+                        if parts[0] == "UNT" and t is texts[-1]:  # the message's trailer ends the run
+                            append(make_text(t, index, line, offset))
+                        break
+                    del parts[0]
+                    if comp in t:  # written out for up to three elements: no comprehension to call
+                        size = len(parts)
+                        if size == 1:  # the tag has no component separator: the element has
+                            parts = [parts[0].split(comp)]
+                        elif size == 2:
+                            a, b = parts
+                            parts = [a.split(comp) if comp in a else a, b.split(comp) if comp in b else b]
+                        elif size == 3:
+                            a, b, c = parts
+                            parts = [a.split(comp) if comp in a else a, b.split(comp) if comp in b else b,
+                                     c.split(comp) if comp in c else c]
+                        else:
+                            parts = [e.split(comp) if comp in e else e for e in parts]
+                    append(Segment(tag, parts, index, line, offset, t))
+                    index += 1
+                    line += nl
+                    offset += len(t) + step
+                return out
+            for t in texts:
+                if rel and rel in t:
+                    seg = make_text(t, index, line, offset)
+                    tag = get(seg.tag)
+                    if tag is None:
+                        break
+                    seg.tag = tag
+                else:
+                    parts = t.split(el)
+                    tag = get(parts[0])
+                    if tag is None:
+                        if parts[0] == "UNT" and t is texts[-1]:
+                            append(make_text(t, index, line, offset))
+                        break
+                    del parts[0]
+                    if rep and rep in t:
+                        parts = [_repeats(e, comp, rep) if rep in e else (e.split(comp) if comp in e else e)
+                                 for e in parts]
+                    elif comp in t:
+                        parts = [e.split(comp) if comp in e else e for e in parts]
+                    seg = Segment(tag, parts, index, line, offset, t)
+                append(seg)
+                index += 1
+                line += nl
+                offset += len(t) + step
+            return out
+
+        self._run = run
         return make
 
 
@@ -549,55 +730,70 @@ class _Envelope:
         seg = None
         # valid tags seen, each kept once: the segments share one string per tag (what the
         # validator's structure memo and the mapping look up compare by identity, and stays in cache)
-        valid_tags: dict[str, str] = {}
-        for seg in tokens:
-            tag = seg.tag
-            if tokens.decode_issues:
-                self._absorb_decode_issues()
-            msg = self.message
-            if msg is not None and tag not in SERVICE_TAGS:
-                msg.segments.append(seg)
-                known = valid_tags.get(tag)
-                if known is not None:
-                    seg.tag = known
+        valid_tags = tokens.tags  # shared with the tokenizer's bulk path
+        for item in tokens:
+            if item.__class__ is list:
+                # a run of ordinary segments, their tags already the shared strings of tags seen
+                # inside a message: all that is left to do is what the loop below does to them
+                msg = self.message
+                if msg is not None and not tokens.decode_issues:
+                    msg.segments.extend(item)
+                    seg = item[-1]
+                    if seg.tag == "UNT":  # the run ended with the message's trailer
+                        yield from self._close_message(seg)
                     continue
-                if _is_tag(tag):
-                    valid_tags[tag] = tag
-                else:
-                    self._issue(msg.issues, "SEGMENT_TAG_INVALID", f"'{tag}' is not a valid segment tag", seg,
-                                message_segment=len(msg.segments))
-                continue
-            if tag == "UNH":
-                yield from self._close_message(seg, missing=True)
-                self._open_message(seg)
-            elif tag == "UNT":
-                if msg is None:
-                    self._stray(seg)
-                    continue
-                msg.segments.append(seg)
-                yield from self._close_message(seg)
-            elif tag == "UNB":
-                yield from self._close_interchange(seg, missing=True)
-                self._open_interchange(seg)
-            elif tag == "UNZ":
-                yield from self._close_message(seg, missing=True)
-                self._close_group(seg, missing=True)
-                if self.interchange is None:
-                    self._stray(seg)
-                    continue
-                yield from self._close_interchange(seg)
-            elif tag == "UNG":
-                yield from self._close_message(seg, missing=True)
-                self._close_group(seg, missing=True)
-                self._open_group(seg)
-            elif tag == "UNE":
-                yield from self._close_message(seg, missing=True)
-                if self.group is None:
-                    self._stray(seg)
-                    continue
-                self._close_group(seg)
+                batch = item
             else:
-                self._stray(seg)
+                batch = (item,)
+            for seg in batch:
+                tag = seg.tag
+                if tokens.decode_issues:
+                    self._absorb_decode_issues()
+                msg = self.message
+                if msg is not None and tag not in SERVICE_TAGS:
+                    msg.segments.append(seg)
+                    known = valid_tags.get(tag)
+                    if known is not None:
+                        seg.tag = known
+                        continue
+                    if _is_tag(tag):
+                        valid_tags[tag] = tag
+                    else:
+                        self._issue(msg.issues, "SEGMENT_TAG_INVALID", f"'{tag}' is not a valid segment tag", seg,
+                                    message_segment=len(msg.segments))
+                    continue
+                if tag == "UNH":
+                    if msg is not None:
+                        yield from self._close_message(seg, missing=True)
+                    self._open_message(seg)
+                elif tag == "UNT":
+                    if msg is None:
+                        self._stray(seg)
+                        continue
+                    msg.segments.append(seg)
+                    yield from self._close_message(seg)
+                elif tag == "UNB":
+                    yield from self._close_interchange(seg, missing=True)
+                    self._open_interchange(seg)
+                elif tag == "UNZ":
+                    yield from self._close_message(seg, missing=True)
+                    self._close_group(seg, missing=True)
+                    if self.interchange is None:
+                        self._stray(seg)
+                        continue
+                    yield from self._close_interchange(seg)
+                elif tag == "UNG":
+                    yield from self._close_message(seg, missing=True)
+                    self._close_group(seg, missing=True)
+                    self._open_group(seg)
+                elif tag == "UNE":
+                    yield from self._close_message(seg, missing=True)
+                    if self.group is None:
+                        self._stray(seg)
+                        continue
+                    self._close_group(seg)
+                else:
+                    self._stray(seg)
         if tokens.decode_issues:
             self._absorb_decode_issues()
         if self.interchange is None and self.closed is None:
