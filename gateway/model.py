@@ -67,9 +67,10 @@ class Segment:
         self.index = index  # 1-based position in the document (0: built in memory)
         self.line = line  # 1-based line of the segment's first byte
         self.offset = offset  # byte offset of the segment's first byte
-        # The segment as read (decoded, without its terminator, the interchange's separators in
-        # it), when the reader cut it without release characters; None otherwise. It lets content
-        # validation match a whole message at once; it must not outlive a change to ``elements``.
+        # The segment as read: decoded, without its terminator, with the interchange's separators
+        # and release characters in it (``IMD+F++:::Mum??s 1?+2``); None for a segment built in
+        # memory (and BIN). It lets content validation match a whole message at once; it must not
+        # outlive a change to ``elements``.
         self.text = text
 
     def __getitem__(self, position: int) -> Element:
