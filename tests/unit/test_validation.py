@@ -193,16 +193,21 @@ VALUES = st.sampled_from(["", "0", "12", "-3", "1.5", "1,5", ".5", "5.", "+2", "
                           "102", "203", "202401011200", "2024010112", "EA", "ZZ"])
 
 
-@settings(max_examples=300, deadline=None)
-@given(segment=st.integers(0, 4), element=st.integers(1, 6), value=VALUES)
-def test_fast_path_and_exact_checks_agree_on_x12(segment, element, value):
+def _po_with(segment: int, element: int, value: str) -> str:
+    """PO with element ``element`` of its segment ``segment`` set to ``value``."""
     segments = PO.split("~")
     parts = segments[segment].split("*")
     while len(parts) <= element:
         parts.append("")
     parts[element] = value
     segments[segment] = "*".join(parts).rstrip("*") or parts[0]
-    message = x12("~".join(segments))
+    return "~".join(segments)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=st.integers(0, 4), element=st.integers(1, 6), value=VALUES)
+def test_fast_path_and_exact_checks_agree_on_x12(segment, element, value):
+    message = x12(_po_with(segment, element, value))
     assert [(i.code, i.text, i.location) for i in validate(message)] == _exact(message)
 
 
@@ -281,13 +286,7 @@ def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
     """Messages one after another share segment texts; what one message's match remembered as valid
     must not hide what is wrong in the next: each finds what the exact checks find."""
     for segment, element, value in changes:
-        segments = PO.split("~")
-        parts = segments[segment].split("*")
-        while len(parts) <= element:
-            parts.append("")
-        parts[element] = value
-        segments[segment] = "*".join(parts).rstrip("*") or parts[0]
-        message = x12("~".join(segments))
+        message = x12(_po_with(segment, element, value))
         assert _findings(message) == _exact(message)
 
 
