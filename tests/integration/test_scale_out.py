@@ -162,4 +162,7 @@ def test_three_instances_on_one_broker_database_and_object_store_survive_one_bei
     print(f"outbound: {sum(answered.values())} CONTRLs delivered for {len(answered)} interchanges; "
           f"took {time.monotonic() - started:.0f} s")
     assert not undelivered, f"{len(undelivered)} CONTRLs never delivered: {undelivered[:5]}"
-    assert not twice, f"CONTRLs delivered more than once: {twice}"
+    # Delivery is at least once: a SIGKILL after the partner's 200 and before the outbound row is
+    # marked sent leaves it to be sent again (with the same control number, which is how a partner
+    # drops the copy). One instance is killed once, so at most one CONTRL may come twice.
+    assert len(twice) <= 1 and set(twice.values()) <= {2}, f"CONTRLs delivered more than once: {twice}"
