@@ -251,18 +251,24 @@ def key_ring(config: GatewayConfig, partners, demo_key_file: Path | None = None)
 
 
 def _few_malloc_arenas() -> None:
-    """At most two glibc malloc arenas, unless ``MALLOC_ARENA_MAX`` says otherwise.
+    """At most two glibc malloc arenas, unless ``MALLOC_ARENA_MAX`` says otherwise, and large
+    blocks handed back to the system when they are freed.
 
     glibc gives threads that allocate at once arenas of their own (up to eight per core) and keeps
     what is freed in each. The gateway's threads (HTTP requests, the intake, each outbound route's
     consumer) would each keep a share: a 200 MB X12 interchange POSTed to ``edigw run`` peaked at
-    195 MB RSS with the default and 184 MB with two (``python -m bench.memory``). Elsewhere (musl,
-    macOS) this does nothing.
+    195 MB RSS with the default and 184 MB with two (``python -m bench.memory``). glibc also raises
+    its mmap threshold as large blocks are freed, up to 32 MB, and then keeps such blocks (the
+    reader's chunks, a batch's encoded events) in the heap: a fixed 128 kB threshold and trimming
+    above 128 kB took an EDIFACT one from 156 to 150 MB. Elsewhere (musl, macOS) this does nothing.
     """
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return
     try:
-        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX (malloc.h); called before any thread starts
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX (malloc.h); called before any thread starts
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD: fixed, so it no longer climbs
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD: free memory above this goes back
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         pass
 
