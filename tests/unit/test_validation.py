@@ -291,19 +291,54 @@ def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
 
 
 def test_the_remembered_segment_texts_are_bounded(monkeypatch):
-    monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 8)
+    monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 12)  # two generations of 6 (a message has 5)
+    _validator.forget_texts()
     for n in range(40):
         assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
-    known = _validator._LAST_MATCHER[4]
-    assert 0 < len(known) <= 8
+    young, old = _validator._LAST_MATCHER[4]
+    assert 0 < len(young) <= 6 and 0 < len(old) <= 6
     # a remembered text is matched no more: a message of known texts is valid without the pattern
     matcher = _validator._LAST_MATCHER[3]
     message = x12(PO.replace("PO-1", "PO-39").replace("W-1", "W-39"))
     assert _findings(message) == []  # (again: each of its texts is remembered now)
     _validator._LAST_MATCHER[3] = lambda text: None  # a pattern that refuses everything
     try:
-        assert all(s.text in known for s in message.segments[1:-1])
+        assert all(s.text in young or s.text in old for s in message.segments[1:-1])
         assert _validator._message_valid(message.segments, message.interchange.delimiters,
                                          *_validator.definition_for(message))
     finally:
         _validator._LAST_MATCHER[3] = matcher
+
+
+def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
+    """A text seen lately stays known when the young generation fills (it is in the old one);
+    one not seen for two generations is matched again; forget_texts forgets everything."""
+    monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 12)
+    _validator.forget_texts()
+    first = x12(PO.replace("PO-1", "PO-A").replace("W-1", "W-A"))
+    assert _findings(first) == []
+    generations = _validator._LAST_MATCHER[4]
+    assert {s.text for s in first.segments[1:-1]} <= generations[0]
+    beg = first.segments[1].text  # unique to the first message (the others share N1, PID, CTT)
+    n = 0
+    while beg in generations[0]:  # until the young generation is full and a new one starts
+        n += 1
+        assert n < 40, "the young generation never filled"
+        assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
+    assert beg in generations[1]  # still known, in the old generation: not matched again
+    matcher = _validator._LAST_MATCHER[3]
+    _validator._LAST_MATCHER[3] = lambda text: None  # a pattern that refuses everything
+    try:
+        assert _validator._message_valid(first.segments, first.interchange.delimiters,
+                                         *_validator.definition_for(first))
+    finally:
+        _validator._LAST_MATCHER[3] = matcher
+    for n in range(n + 1, 40):  # a generation later it is gone
+        assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
+        if beg not in generations[0] and beg not in generations[1]:
+            break
+    else:
+        raise AssertionError("the first message's texts were never forgotten")
+    assert _findings(first) == []
+    _validator.forget_texts()
+    assert generations[0] == set() and generations[1] == set()
