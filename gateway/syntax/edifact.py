@@ -355,6 +355,9 @@ class _Tokenizer:
                 resplit = False
                 for raw in pieces:
                     size = len(raw) + tlen
+                    if not raw:  # a doubled terminator: no segment (as the line-layout path skips it)
+                        p += size
+                        continue
                     seg_line = line
                     seg_offset = base + p
                     breaks = raw.count(b"\n")

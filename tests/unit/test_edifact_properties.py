@@ -73,6 +73,26 @@ def test_chunk_boundaries_do_not_change_what_is_read(ic, step):
     ]
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ic=interchanges(with_repeats=False), step=st.integers(1, 40), data=st.data())
+def test_irregular_layouts_and_doubled_terminators_read_the_same_in_any_chunks(ic, step, data):
+    """Line breaks after some segments only, and empty segments (a doubled terminator), wherever
+    they fall: the same segments, positions and issues whole and trickled, and no segment
+    is made of an empty one."""
+    lines = edifact.write(ic, newline=True).split(b"\n")[:-1]  # each ends with its terminator
+    joints = data.draw(st.lists(st.sampled_from([b"", b"\n", b"\r\n", b"'", b"'\n", b"\n'"]),
+                                min_size=len(lines), max_size=len(lines)))
+    document = b"".join(line + joint for line, joint in zip(lines, joints))
+    whole, trickled = read_back(document), read_back(document, step)
+    assert whole.ok, [str(i) for i in whole.all_issues()]
+    assert bodies(whole) == bodies(trickled) == [[[s.tag, *canonical(s.elements)] for s in m.segments]
+                                                  for m in ic.messages]
+    assert [(s.index, s.line, s.offset) for m in whole.messages for s in m.segments] == [
+        (s.index, s.line, s.offset) for m in trickled.messages for s in m.segments
+    ]
+    assert [str(i) for i in whole.all_issues()] == [str(i) for i in trickled.all_issues()]
+
+
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(ic=interchanges(with_repeats=False))
 def test_pydifact_reads_what_we_write(ic):
