@@ -1156,14 +1156,17 @@ def write(
         if newline:
             w.out.append(b"\n")
     nl = b"\n" if newline else b""
+    pieces: list[bytes] = []  # the document so far, in joined runs of segments
 
     def emit(seg: Segment) -> None:
         w.segment(seg)
         out = w.out
         if nl:
             out.append(nl)
-        if len(out) >= 8192:  # joined as it grows: one bytes per few thousand segments, not one each
-            w.out = [b"".join(out)]
+        if len(out) >= 8192:  # joined as it grows: one bytes per few thousand segments, not one each;
+            # only the new ones (joining the document so far each time copied it again and again)
+            pieces.append(b"".join(out))
+            w.out = []
 
     ref = interchange.control_ref
     date, time = interchange.date, interchange.time
@@ -1235,7 +1238,9 @@ def write(
         messages_of(interchange.messages)
         count = len(interchange.messages)
     emit(Segment("UNZ", [str(count), ref]))
-    return b"".join(w.out)
+    pieces.append(b"".join(w.out))
+    w.out = []
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def interchange(
