@@ -555,6 +555,8 @@ def forget_texts() -> None:
         generations = ref()
         for texts in generations or ():
             texts.clear()
+
+
 _PLACEHOLDERS = "\ue010\ue011\ue012\ue013\ue014"  # private-use: never in EDI data
 
 
