@@ -4,8 +4,8 @@ Building, for a received interchange::
 
     acks = build_acknowledgements(interchange, settings=partner_settings,
                                   numbers=lambda kind: store.next_control_number(partner_id, kind))
-    for ack in acks:            # Acknowledgement: kind, data (bytes), control_ref, status, verdicts
-        queue_outbound(ack.data)
+    for ack in acks:            # Acknowledgement: kind, control_ref, status, verdicts, size, open()
+        queue_outbound(ack.open())  # its bytes, spooled (ack.data: all of them at once)
 
 X12 gets a TA1 (ISA14 = 1 or envelope errors, per ``AckSettings.ta1``) and a
 997 or 999 answering every functional group; EDIFACT gets a CONTRL when UNB

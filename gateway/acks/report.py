@@ -1,7 +1,7 @@
 """What an acknowledgement says, whichever way it goes.
 
 The same few types describe an acknowledgement the gateway builds
-(:class:`Acknowledgement`, which also carries the bytes to send) and one a
+(:class:`Acknowledgement`, which also carries the document to send) and one a
 partner sends back (:class:`AckReport`, from :func:`gateway.acks.read_acknowledgement`),
 so reconciling an outbound document compares like with like.
 
@@ -26,8 +26,10 @@ received                  -       -       -     8
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 ACCEPTED = "accepted"
 WITH_ERRORS = "accepted_with_errors"
@@ -171,17 +173,41 @@ class AckReport:
         return out
 
 
+# An acknowledgement up to this size stays in memory; a larger one (a 997 for 400,000 sets is
+# about 10 MB) goes to a temporary file as it is written, so it is never whole in memory.
+SPOOL_BYTES = 1 << 20
+
+
+def spool() -> BinaryIO:
+    """Where an acknowledgement is written: memory up to :data:`SPOOL_BYTES`, a temporary file beyond."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+
+
 @dataclass(frozen=True)
 class Acknowledgement(AckReport):
     """An acknowledgement built for a received interchange, ready to send.
 
-    ``data`` is a complete interchange of its own (its own control number),
-    written by the project's X12 or EDIFACT writer.
+    ``content`` holds a complete interchange of its own (its own control
+    number), written by the project's X12 or EDIFACT writer into a
+    :func:`spool`; :meth:`open` reads it from the start (the intake archives
+    it from there), :attr:`data` gives it whole.
     """
 
-    data: bytes = b""
+    content: BinaryIO = field(default_factory=spool, compare=False, repr=False)
+    size: int = 0
+
+    def open(self) -> BinaryIO:
+        """The acknowledgement's bytes, from the start."""
+        self.content.seek(0)
+        return self.content
+
+    @property
+    def data(self) -> bytes:
+        """The whole acknowledgement in memory (tests and small documents; large ones are read with
+        :meth:`open`)."""
+        return self.open().read()
 
     def to_json(self) -> dict:
         out = super().to_json()
-        out["size"] = len(self.data)
+        out["size"] = self.size
         return out

@@ -318,7 +318,7 @@ class Intake:
         the same receipt again (recovery, replay) queues nothing twice.
         """
         answers = f"{doc.receipt_id or doc.raw_ref}|{ack.kind}|{ack.interchange_ref}|{','.join(ack.group_refs)}"
-        raw_ref, _ = self.archive.put(ack.data)
+        raw_ref, _ = self.archive.put(ack.open())  # from its spool: a large one is never whole in memory
         queued = self.store.add_outbound(OutboundDocument(
             id=uuid.uuid5(_ACKS, answers).hex, partner_id=partner.id, kind=ack.kind, raw_ref=raw_ref,
             created_at=datetime.now(timezone.utc), control_ref=ack.control_ref, receipt_id=doc.receipt_id,

@@ -177,9 +177,11 @@ class EventConsumer:
             "logger": client_log,  # librdkafka's lines: once a minute each, not dozens a second
             # librdkafka prefetches up to 64 MB (or 100,000 messages) per consumer by default: with a
             # route per partner and document type, a gateway taking in a large interchange whose
-            # events a route reads would hold hundreds of MB of them. A few MB keep a route busy.
-            "queued.max.messages.kbytes": 4096,
-            "queued.min.messages": 1000,
+            # events a route reads would hold hundreds of MB of them. A route renders a few hundred
+            # events a second at most: 100 events (1 MB at most) keep it busy; with 1000 (4 MB) the
+            # two routes reading a 200 MB X12's 403,565 OrderCreated held ~10 MB between them.
+            "queued.max.messages.kbytes": 1024,
+            "queued.min.messages": 100,
             "fetch.max.bytes": 1048576,
             **(extra or {}),
         })

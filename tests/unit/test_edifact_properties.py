@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 
 from hypothesis import HealthCheck, given, settings
@@ -59,6 +60,33 @@ def test_write_then_read_gives_the_same_segments(ic, delims, newline):
     assert back.ok, [str(i) for i in back.all_issues()]
     assert bodies(back) == [[[s.tag, *canonical(s.elements)] for s in m.segments] for m in ic.messages]
     assert back.delimiters == delims
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(ic=interchanges(with_repeats=True), delims=delimiter_sets(), newline=st.booleans())
+def test_written_to_a_stream_it_is_the_document_write_returns(ic, delims, newline):
+    out = io.BytesIO()
+    size = edifact.write_to(out, ic, delimiters=delims, newline=newline)
+    assert out.getvalue() == edifact.write(ic, delimiters=delims, newline=newline)
+    assert size == len(out.getvalue())
+
+
+def test_a_document_of_many_runs_is_written_to_a_stream_run_by_run():
+    # 3 x 10,000 segments: several runs of 8,192, each put to the stream as it is joined
+    body = [Segment("LIN", [str(i), "", ["4000862141404", "SRS"]]) for i in range(10_000)]
+    messages = [Message("ORDERS", str(n), "D96A", body) for n in (1, 2, 3)]
+    ic = edifact.interchange("SENDER", "RECIPIENT", "42", messages, date="20261207", time="0900")
+    writes = []
+
+    class Out(io.BytesIO):
+        def write(self, b):
+            writes.append(len(b))
+            return super().write(b)
+
+    out = Out()
+    assert edifact.write_to(out, ic) == len(out.getvalue()) == sum(writes)
+    assert out.getvalue() == edifact.write(ic)
+    assert len(writes) >= 4 and max(writes) < len(out.getvalue()) / 3
 
 
 # no deadline: a trickled read of a few hundred bytes is quick, but a busy machine can hold one up

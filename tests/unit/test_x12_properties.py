@@ -87,6 +87,34 @@ def bodies(ic: Interchange) -> list[list]:
     return [[[s.tag, *s.elements] for s in m.body] for m in ic.messages]
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=interchanges())
+def test_written_to_a_stream_it_is_the_document_write_returns(case):
+    ic, delims = case
+    out = io.BytesIO()
+    size = x12.write_to(out, ic, delimiters=delims)
+    assert out.getvalue() == x12.write(ic, delimiters=delims)
+    assert size == len(out.getvalue())
+
+
+def test_a_document_of_many_runs_is_written_to_a_stream_run_by_run():
+    # 3 x 10,000 segments: several runs of 8,192, each put to the stream as it is joined
+    lines = [Segment("PO1", [str(i), "1", "EA", "9.5"]) for i in range(10_000)]
+    ic = Interchange(syntax="x12", sender="A", recipient="B", control_ref="7", date="261207", time="0900",
+                     syntax_id="00401", messages=[Message("850", f"{n:04d}", "004010", lines) for n in (1, 2, 3)])
+    writes = []
+
+    class Out(io.BytesIO):
+        def write(self, b):
+            writes.append(len(b))
+            return super().write(b)
+
+    out = Out()
+    assert x12.write_to(out, ic) == len(out.getvalue()) == sum(writes)
+    assert out.getvalue() == x12.write(ic)
+    assert len(writes) >= 4 and max(writes) < len(out.getvalue()) / 3
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=interchanges())
 def test_write_then_read_gives_the_same_segments(case):
