@@ -84,7 +84,13 @@ from typing import Any, BinaryIO
 
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
-from gateway.syntax.source import CHUNK, Source, chunks
+from gateway.syntax.source import Source, chunks
+
+# The reader's chunk: 256 KiB. Each chunk is decoded and split into a str per segment at once, which
+# in Python objects is ~5 times its size: at 1 MiB that working set was ~7 MB of the service path's
+# peak. Reading is no slower for it (the 20k-message bench file: 0.94 s CPU with 1 MiB chunks,
+# 0.91 with 512 KiB, 0.90 with 256 KiB, 0.88 with 128 KiB; the split lists stay in the CPU caches).
+CHUNK = 1 << 18
 
 __all__ = ["read", "write", "choose_delimiters", "ISA_LENGTH", "ISA_WIDTHS"]
 
@@ -294,7 +300,7 @@ class _Reader:
     # -- driver ----------------------------------------------------------
 
     def run(self) -> Iterator[Item]:
-        source = chunks(self.source)
+        source = chunks(self.source, CHUNK)
         buf = b""
         eof = False
         while True:

@@ -35,12 +35,15 @@ from gateway.validation.fastpath import segment_pattern as _segment_pattern
 
 
 _FOUND: dict = {}  # (syntax, version, release, type) -> what definition_for found
-_LAST_FOUND: list = [object(), None, None, None, None, None]  # the last message's (interchange, group, ...)
+# The last message's (interchange, group, type, version, release, what definition_for found), as
+# one tuple in a one-item list: the intake and the outbound routes validate in threads of their own,
+# and a tuple is read and replaced whole (a list read item by item could mix two threads' entries).
+_LAST_FOUND: list = [(object(), None, None, None, None, None)]
 
 
 def definition_for(message: Message) -> tuple[Directory, MessageDef] | None:
     """The directory and message definition of ``message``, or None when not covered."""
-    last = _LAST_FOUND  # the messages of one group are usually of one type and version
+    last = _LAST_FOUND[0]  # the messages of one group are usually of one type and version
     if (last[0] is message.interchange and last[1] is message.group and last[2] == message.type
             and last[3] == message.version and last[4] == message.release):
         return last[5]
@@ -48,8 +51,8 @@ def definition_for(message: Message) -> tuple[Directory, MessageDef] | None:
     cache_key = (syntax, message.version, message.release, message.type)
     try:
         result = _FOUND[cache_key]
-        _LAST_FOUND[:] = [message.interchange, message.group, message.type, message.version, message.release,
-                          result]
+        _LAST_FOUND[0] = (message.interchange, message.group, message.type, message.version, message.release,
+                          result)
         return result
     except KeyError:
         pass
@@ -62,11 +65,14 @@ def definition_for(message: Message) -> tuple[Directory, MessageDef] | None:
     return result
 
 
-def validate(message: Message, guide=None) -> list[Issue]:
+def validate(message: Message, guide=None, *, remember: bool = True) -> list[Issue]:
     """Every content issue of ``message`` (empty when it is valid or not covered).
 
     ``guide``: a partner's :class:`~gateway.validation.guide.Guide`, which
-    tightens the standard for that partner.
+    tightens the standard for that partner. ``remember=False``: the segment
+    texts found valid are not remembered (see :func:`_message_valid`), for
+    checks that are few beside other work, such as a rendered document's
+    before it is sent: its pattern's texts would hold a few MB for little.
     """
     found = definition_for(message)
     if found is None:
@@ -79,7 +85,7 @@ def validate(message: Message, guide=None) -> list[Issue]:
     memo = directory_.memo.get(definition.type)
     if memo is not None and message.interchange is not None:
         if memo.get(tuple(map(_TAG, message.segments))) == ():
-            if _message_valid(message.segments, message.interchange.delimiters, directory_, definition):
+            if _message_valid(message.segments, message.interchange.delimiters, directory_, definition, remember):
                 return []
             walker = Walker(message, directory_, definition)
             walker.text_checked = True  # it did not match: the walker goes segment by segment at once
@@ -87,11 +93,12 @@ def validate(message: Message, guide=None) -> list[Issue]:
     return Walker(message, directory_, definition).run()
 
 
-def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef) -> bool:
+def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef,
+                   remember: bool = True) -> bool:
     """Whether the segments' text as read matches the message pattern (then all content is valid)."""
     if d is None or not segments:
         return False
-    cached = _LAST_MATCHER
+    cached = _LAST_MATCHER[0]
     if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
         matcher, known = cached[3], cached[4]
     else:
@@ -105,7 +112,7 @@ def _message_valid(segments: list[Segment], d, directory_: Directory, definition
         matcher, known = found
         if matcher is None:
             return False
-        _LAST_MATCHER[:] = [directory_, definition, d, matcher, known]
+        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known)
     # The pattern takes each segment on its own (an alternative per tag; the order is the
     # structure's business), so a segment text that matched once matches again: only the texts
     # not seen before are matched. In a large interchange most segments repeat (parties,
@@ -143,6 +150,8 @@ def _message_valid(segments: list[Segment], d, directory_: Directory, definition
             return False
     if matcher(joined) is None:
         return False
+    if not remember:
+        return True
     if len(young) + len(rest) > _TEXTS_LIMIT // 2:  # bounded: a new generation
         known[1] = young
         known[0] = young = set()
@@ -533,9 +542,10 @@ def _valid_time(text: str) -> bool:
 _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
 _TAG, _TEXT = attrgetter("tag"), attrgetter("text")  # C-level loops over the segments (map)
-# The message matcher used last (directory, definition, delimiters, matcher): messages of one
-# interchange share them, and identity checks cost less than a key's hash.
-_LAST_MATCHER: list = [None, None, None, None, None]
+# The message matcher used last (directory, definition, delimiters, matcher, remembered texts):
+# messages of one interchange share them, and identity checks cost less than a key's hash. One
+# tuple, read and replaced whole (see _LAST_FOUND).
+_LAST_MATCHER: list = [(None, None, None, None, None)]
 _TEXTS_LIMIT = 40000  # segment texts remembered per message pattern as matching (about 4 MB at most)
 
 

@@ -174,7 +174,7 @@ def _exact(message) -> list:
     saved = _validator._segment_pattern, _validator.message_matcher
     _validator._segment_pattern = lambda definition, decimal: None
     _validator.message_matcher = lambda *args, **kwargs: None
-    _validator._LAST_MATCHER[:] = [None] * len(_validator._LAST_MATCHER)
+    _validator._LAST_MATCHER[0] = (None,) * 5
     try:
         fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
         caches = [(d.fast, d.memo) for d in fresh]
@@ -183,7 +183,7 @@ def _exact(message) -> list:
         return [(i.code, i.text, i.location) for i in validate(message)]
     finally:
         _validator._segment_pattern, _validator.message_matcher = saved
-        _validator._LAST_MATCHER[:] = [None] * len(_validator._LAST_MATCHER)
+        _validator._LAST_MATCHER[0] = (None,) * 5
         for d, (fast, memo) in zip(fresh, caches):
             d.fast, d.memo = fast, memo
 
@@ -290,24 +290,30 @@ def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
         assert _findings(message) == _exact(message)
 
 
+def _use_matcher(matcher):
+    """Put ``matcher`` in place of the message matcher used last; the one it replaces."""
+    cached = _validator._LAST_MATCHER[0]
+    _validator._LAST_MATCHER[0] = (*cached[:3], matcher, cached[4])
+    return cached[3]
+
+
 def test_the_remembered_segment_texts_are_bounded(monkeypatch):
     monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 12)  # two generations of 6 (a message has 5)
     _validator.forget_texts()
     for n in range(40):
         assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
-    young, old = _validator._LAST_MATCHER[4]
+    young, old = _validator._LAST_MATCHER[0][4]
     assert 0 < len(young) <= 6 and 0 < len(old) <= 6
     # a remembered text is matched no more: a message of known texts is valid without the pattern
-    matcher = _validator._LAST_MATCHER[3]
     message = x12(PO.replace("PO-1", "PO-39").replace("W-1", "W-39"))
     assert _findings(message) == []  # (again: each of its texts is remembered now)
-    _validator._LAST_MATCHER[3] = lambda text: None  # a pattern that refuses everything
+    matcher = _use_matcher(lambda text: None)  # a pattern that refuses everything
     try:
         assert all(s.text in young or s.text in old for s in message.segments[1:-1])
         assert _validator._message_valid(message.segments, message.interchange.delimiters,
                                          *_validator.definition_for(message))
     finally:
-        _validator._LAST_MATCHER[3] = matcher
+        _use_matcher(matcher)
 
 
 def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
@@ -317,7 +323,7 @@ def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
     _validator.forget_texts()
     first = x12(PO.replace("PO-1", "PO-A").replace("W-1", "W-A"))
     assert _findings(first) == []
-    generations = _validator._LAST_MATCHER[4]
+    generations = _validator._LAST_MATCHER[0][4]
     assert {s.text for s in first.segments[1:-1]} <= generations[0]
     beg = first.segments[1].text  # unique to the first message (the others share N1, PID, CTT)
     n = 0
@@ -326,13 +332,12 @@ def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
         assert n < 40, "the young generation never filled"
         assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
     assert beg in generations[1]  # still known, in the old generation: not matched again
-    matcher = _validator._LAST_MATCHER[3]
-    _validator._LAST_MATCHER[3] = lambda text: None  # a pattern that refuses everything
+    matcher = _use_matcher(lambda text: None)  # a pattern that refuses everything
     try:
         assert _validator._message_valid(first.segments, first.interchange.delimiters,
                                          *_validator.definition_for(first))
     finally:
-        _validator._LAST_MATCHER[3] = matcher
+        _use_matcher(matcher)
     for n in range(n + 1, 40):  # a generation later it is gone
         assert _findings(x12(PO.replace("PO-1", f"PO-{n}").replace("W-1", f"W-{n}"))) == []
         if beg not in generations[0] and beg not in generations[1]:
@@ -342,3 +347,22 @@ def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
     assert _findings(first) == []
     _validator.forget_texts()
     assert generations[0] == set() and generations[1] == set()
+
+
+def test_a_check_that_does_not_remember_leaves_the_remembered_texts_as_they_were():
+    """validate(remember=False) (egress's check of rendered documents) matches a message's texts
+    without keeping them; the next check matches them again, and a normal one keeps them."""
+    assert validate(x12(PO)) == []  # the shape is known: the message pattern decides
+    _validator.forget_texts()
+    message = x12(PO.replace("PO-1", "PO-R").replace("W-1", "W-R"))
+    assert validate(message, remember=False) == []
+    young, old = _validator._LAST_MATCHER[0][4]
+    assert not young and not old
+    matcher = _use_matcher(lambda text: None)  # a pattern that refuses everything
+    try:
+        assert not _validator._message_valid(message.segments, message.interchange.delimiters,
+                                             *_validator.definition_for(message), False)
+    finally:
+        _use_matcher(matcher)
+    assert validate(message) == []
+    assert {s.text for s in message.segments[1:-1]} <= young
