@@ -288,13 +288,14 @@ def test_the_bulk_path_is_taken_and_reads_what_the_loop_reads(monkeypatch):
 
 @pytest.mark.parametrize("size", [1, 7, 4096])
 def test_a_file_read_in_small_chunks(monkeypatch, size):
-    """The reader's own chunking (``source.CHUNK``) made small: every buffer ends somewhere else."""
+    """The reader's own chunking (``x12.CHUNK``) made small: every buffer ends somewhere else."""
     from bench import generate
     from gateway.syntax import source
 
     data = generate.x12_850(30)
     monkeypatch.setattr(x12, "CHUNK", size)
-    monkeypatch.setattr(x12, "chunks", lambda src: source.chunks(src, size))
+    sizes = []
+    monkeypatch.setattr(x12, "chunks", lambda src, n: sizes.append(n) or source.chunks(src, n))
     results = []
     for bulk in (True, False):
         old = x12._BULK
@@ -305,6 +306,7 @@ def test_a_file_read_in_small_chunks(monkeypatch, size):
             x12._BULK = old
         results.append([snap_message(i) if isinstance(i, Message) else snap_interchange(i) for i in items])
     assert results[0] == results[1]
+    assert sizes == [size, size]  # the reader reads in chunks of x12.CHUNK
     monkeypatch.undo()
     assert results[0] == read_all(data, None, True, bulk=False)[0]  # and the same as read whole
 
