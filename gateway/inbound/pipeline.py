@@ -370,6 +370,7 @@ class Pipeline:
         batch: list[Event] = []
         dead_batch: list[Event] = []  # dead letters not yet published (in batches, like the events)
         tracker = AckTracker() if self.acknowledge is not None else None
+        lean = not keep and on_events is None  # nobody reads a published event's record
         spent = dict.fromkeys(self.stages, 0.0)  # per stage, over the document (one clock read per stage)
         clock = time.perf_counter
 
@@ -412,6 +413,8 @@ class Pipeline:
                     outcome.partners.add(unit.partner.id)
                 if tracker is not None:
                     tracker.note(unit.message)
+                if lean:
+                    _lean(unit.events)
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
                     self._publish(batch, outcome, keep, on_events)
@@ -518,3 +521,14 @@ def _sketch(syntax: str, message_type: str, version: str | None) -> bytes | None
                 f"{isa12}*000000001*0*P*>~GS*PO*WARMUP*WARMUP*20260101*0000*1*X*{version}~ST*{message_type}*0001~"
                 "SE*2*0001~GE*1*1~IEA*1*000000001~").encode("ascii")
     return None
+
+
+def _lean(events: list[Event]) -> None:
+    """Events the sink has prepared keep only what it sends and what names them (their id): a batch
+    waiting for the producer held each record and its headers twice over besides (the service
+    path on a 200 MB interchange, ``bench.memory``: X12 146.8 -> 136.7 MB, EDIFACT 148.3 -> 135.9)."""
+    for event in events:
+        if event.prepared is not None:
+            event.record = {"event_id": event.record["event_id"]}
+            event.headers = {}
+

@@ -121,3 +121,27 @@ def test_warm_looks_up_every_routed_topic_and_builds_the_validators_patterns():
     assert any(key[0] == "ORDERS" for key in directory_.fast)  # built for the EDIFACT ORDERS routes
     outcome = run(parts, ORDERS)  # and the pipeline works as before
     assert outcome.published == 1 and sink.events == outcome.events
+
+
+class PreparingSink(MemorySink):
+    """A sink that, like KafkaSink, builds its wire form in the encode stage."""
+
+    def prepare(self, event):
+        event.prepared = (event.value, event.key, sorted(event.headers.items()))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_batch_waiting_for_the_sink_keeps_only_what_is_sent_unless_kept(keep):
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=PreparingSink())
+    outcome = parts.pipeline.process(Document(ORDERS, received_at=RECEIVED, receipt_id="r-1", raw_ref="sha256:x"),
+                                     keep=keep)
+    [event] = parts.sink.events
+    assert outcome.published == 1 and outcome.summary[0]["event_id"] == event.event_id
+    value, key, headers = event.prepared
+    _, record = parts.encoder.decode(value)  # what is sent is the whole record, either way
+    assert record["event_id"] == event.event_id and record["order_number"] and dict(headers)["ce_id"]
+    if keep:  # outcome.events: the records as mapped
+        assert outcome.events == [event] and event.record["order_number"] == record["order_number"]
+        assert event.headers["ce_id"] == event.event_id
+    else:  # only what names it
+        assert event.record == {"event_id": record["event_id"]} and event.headers == {}
