@@ -21,6 +21,24 @@ def needs_corpus(group: str = ""):
     return pytest.mark.skipif(not (CORPUS / group).is_dir(), reason=f"{CORPUS / group} is not beside the repository")
 
 
+class Writes(io.BytesIO):
+    """A stream that remembers the size of each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write(self, b) -> int:
+        self.sizes.append(len(b))
+        return super().write(b)
+
+    def assert_written_in_runs(self, size: int, whole: bytes) -> None:
+        """``size`` (what the writer returned) and the bytes are ``whole``; written in several runs."""
+        assert size == len(self.getvalue()) == sum(self.sizes)
+        assert self.getvalue() == whole
+        assert len(self.sizes) >= 4 and max(self.sizes) < len(whole) / 3
+
+
 class Trickle(io.RawIOBase):
     """A stream that hands out a few bytes per read: every chunk boundary gets hit."""
 

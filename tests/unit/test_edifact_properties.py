@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gateway.model import Delimiters, Interchange, Message, Repeats, Segment
 from gateway.syntax import edifact
-from tests.helpers import Trickle, canonical
+from tests.helpers import Trickle, Writes, canonical
 
 SERVICE_CHARS = "+:'?*|~^#=!"
 # Letters, digits, punctuation, Latin-1 letters, and every service character.
@@ -76,17 +76,8 @@ def test_a_document_of_many_runs_is_written_to_a_stream_run_by_run():
     body = [Segment("LIN", [str(i), "", ["4000862141404", "SRS"]]) for i in range(10_000)]
     messages = [Message("ORDERS", str(n), "D96A", body) for n in (1, 2, 3)]
     ic = edifact.interchange("SENDER", "RECIPIENT", "42", messages, date="20261207", time="0900")
-    writes = []
-
-    class Out(io.BytesIO):
-        def write(self, b):
-            writes.append(len(b))
-            return super().write(b)
-
-    out = Out()
-    assert edifact.write_to(out, ic) == len(out.getvalue()) == sum(writes)
-    assert out.getvalue() == edifact.write(ic)
-    assert len(writes) >= 4 and max(writes) < len(out.getvalue()) / 3
+    out = Writes()
+    out.assert_written_in_runs(edifact.write_to(out, ic), edifact.write(ic))
 
 
 # no deadline: a trickled read of a few hundred bytes is quick, but a busy machine can hold one up

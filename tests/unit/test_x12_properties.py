@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.model import Delimiters, Group, Interchange, Message, Repeats, Segment
 from gateway.syntax import x12
-from tests.helpers import Trickle, canonical
+from tests.helpers import Trickle, Writes, canonical
 
 # Characters that may serve as separators (never letters, digits or white space).
 SERVICE_POOL = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -102,17 +102,8 @@ def test_a_document_of_many_runs_is_written_to_a_stream_run_by_run():
     lines = [Segment("PO1", [str(i), "1", "EA", "9.5"]) for i in range(10_000)]
     ic = Interchange(syntax="x12", sender="A", recipient="B", control_ref="7", date="261207", time="0900",
                      syntax_id="00401", messages=[Message("850", f"{n:04d}", "004010", lines) for n in (1, 2, 3)])
-    writes = []
-
-    class Out(io.BytesIO):
-        def write(self, b):
-            writes.append(len(b))
-            return super().write(b)
-
-    out = Out()
-    assert x12.write_to(out, ic) == len(out.getvalue()) == sum(writes)
-    assert out.getvalue() == x12.write(ic)
-    assert len(writes) >= 4 and max(writes) < len(out.getvalue()) / 3
+    out = Writes()
+    out.assert_written_in_runs(x12.write_to(out, ic), x12.write(ic))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
