@@ -29,7 +29,7 @@ from datetime import datetime
 from gateway.acks.judge import Judged, JudgedList, Streamed as _Segments, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, RECEIVED, REJECTED, WITH_ERRORS,
-    Acknowledgement, AckReport, Finding, Verdict, roll_up, spool,
+    Acknowledgement, AckReport, Finding, Verdict, roll_up, spooled,
 )
 from gateway.acks.settings import AckSettings
 from gateway.errors import EdiSyntaxError, EncodingError
@@ -211,10 +211,9 @@ def _contrl(ic: Interchange, version: str, body, status: str, verdicts: list[Ver
     ref = str(numbers("UNH0062"))
     ack.messages = [Message("CONTRL", ref, "", _Segments(Segment("UNH", [ref, IDENTIFIER[version]]), body))]
     ack.message_count = 1
-    content = spool()
-    size = syntax.write_to(content, ack)
+    content = spooled(syntax.write_to, ack)  # the verdicts are complete once the body has been written
     return Acknowledgement("CONTRL", ack.control_ref, ic.control_ref, status, tuple(verdicts),
-                           message_total=listed[1] if listed is not None else None, content=content, size=size)
+                           message_total=listed[1] if listed is not None else None, content=content)
 
 
 def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) -> Interchange:

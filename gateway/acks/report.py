@@ -26,8 +26,9 @@ received                  -       -       -     8
 
 from __future__ import annotations
 
+import io
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -183,6 +184,13 @@ def spool() -> BinaryIO:
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 
+def spooled(write_to: Callable[..., int], interchange, **options) -> BinaryIO:
+    """A :func:`spool` holding ``interchange`` as ``write_to`` (an X12 or EDIFACT writer's) writes it."""
+    content = spool()
+    write_to(content, interchange, **options)
+    return content
+
+
 @dataclass(frozen=True)
 class Acknowledgement(AckReport):
     """An acknowledgement built for a received interchange, ready to send.
@@ -194,7 +202,11 @@ class Acknowledgement(AckReport):
     """
 
     content: BinaryIO = field(default_factory=spool, compare=False, repr=False)
-    size: int = 0
+
+    @property
+    def size(self) -> int:
+        """The acknowledgement's length in bytes."""
+        return self.content.seek(0, io.SEEK_END)
 
     def open(self) -> BinaryIO:
         """The acknowledgement's bytes, from the start."""

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import BinaryIO
 
 from gateway.acks.judge import Judged, JudgedList, Streamed as _Segments, judge_envelope
 from gateway.acks.report import (
     ACCEPTED, GROUP, INTERCHANGE, MESSAGE, PARTIAL, REJECTED, WITH_ERRORS,
-    Acknowledgement, AckReport, Finding, Verdict, roll_up, spool,
+    Acknowledgement, AckReport, Finding, Verdict, roll_up, spooled,
 )
 from gateway.acks.settings import AckSettings
 from gateway.errors import EdiSyntaxError, EncodingError
@@ -79,9 +80,7 @@ def ta1(ic: Interchange, status: str, code: str | None, numbers: Numbers, now: d
     note = code or NO_ERROR
     ack.control_segments.append(Segment("TA1", [ic.control_ref, ic.date, ic.time, TA104[status], note]))
     verdict = Verdict(INTERCHANGE, ic.control_ref, status, codes=(code,) if code else ())
-    content = spool()
-    size = _write(content, ack)
-    return Acknowledgement("TA1", ack.control_ref, ic.control_ref, status, (verdict,), content=content, size=size)
+    return Acknowledgement("TA1", ack.control_ref, ic.control_ref, status, (verdict,), content=_write(ack))
 
 
 def reject_interchange(ic: Interchange, issue: Issue, settings: AckSettings, numbers: Numbers,
@@ -128,8 +127,8 @@ def _envelope(ic: Interchange, version: str, numbers: Numbers, now: datetime) ->
     )
 
 
-def _write(out, ack: Interchange) -> int:
-    return syntax.write_to(out, ack, delimiters=ack.delimiters)
+def _write(ack: Interchange) -> BinaryIO:
+    return spooled(syntax.write_to, ack, delimiters=ack.delimiters)
 
 
 def _group_version(group: Group, isa12: str) -> str:
@@ -184,10 +183,9 @@ def _functional(ic: Interchange, groups: list[Group], sets: Sequence[Judged], se
                             "X", gs08])
         ack.groups.append(Group(FUNCTIONAL_ACK_GROUP, gs06, gs02, gs03, gs08, gs, interchange=ack, messages=messages,
                                 message_count=len(messages)))
-    content = spool()
-    size = _write(content, ack)  # the verdicts are complete once the body has been written
+    content = _write(ack)  # the verdicts are complete once the body has been written
     return Acknowledgement(kind, ack.control_ref, ic.control_ref, roll_up(group_statuses), tuple(verdicts),
-                           message_total=listed[1], content=content, size=size)
+                           message_total=listed[1], content=content)
 
 
 def _answer_group(group: Group, version: str, sets: JudgedList, settings: AckSettings, delimiters: Delimiters,

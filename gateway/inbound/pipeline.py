@@ -531,4 +531,3 @@ def _lean(events: list[Event]) -> None:
         if event.prepared is not None:
             event.record = {"event_id": event.record["event_id"]}
             event.headers = {}
-

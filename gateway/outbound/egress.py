@@ -178,8 +178,7 @@ class EventConsumer:
             # librdkafka prefetches up to 64 MB (or 100,000 messages) per consumer by default: with a
             # route per partner and document type, a gateway taking in a large interchange whose
             # events a route reads would hold hundreds of MB of them. A route renders a few hundred
-            # events a second at most: 100 events (1 MB at most) keep it busy; with 1000 (4 MB) the
-            # two routes reading a 200 MB X12's 403,565 OrderCreated held ~10 MB between them.
+            # events a second at most: 100 events (1 MB at most) keep it busy.
             "queued.max.messages.kbytes": 1024,
             "queued.min.messages": 100,
             "fetch.max.bytes": 1048576,
