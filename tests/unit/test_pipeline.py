@@ -145,3 +145,53 @@ def test_a_batch_waiting_for_the_sink_keeps_only_what_is_sent_unless_kept(keep):
         assert event.headers["ce_id"] == event.event_id
     else:  # only what names it
         assert event.record == {"event_id": record["event_id"]} and event.headers == {}
+
+
+class InFlightSink(MemorySink):
+    """Records when each batch is sent and when it is waited for."""
+
+    def __init__(self, fail_wait: int | None = None) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+        self.fail_wait = fail_wait
+
+    def send(self, events):
+        number = sum(1 for call, _ in self.calls if call == "send") + 1
+        self.calls.append(("send", number))
+        sink = self
+
+        class Handle:
+            def wait(self):
+                sink.calls.append(("wait", number))
+                if number == sink.fail_wait:
+                    raise TransientError("broker gone")
+                return sink.publish(events)
+
+        return Handle()
+
+
+def test_the_next_batch_is_sent_before_the_last_is_confirmed():
+    from bench.generate import edifact_orders
+
+    sink = InFlightSink()
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink)
+    parts.pipeline.batch_size = 2
+    batches = []
+    outcome = parts.pipeline.process(Document(edifact_orders(5, lines=1, seed=21), receipt_id="r-1"),
+                                     on_events=lambda batch: batches.append([e.event_id for e in batch]))
+    assert outcome.messages == outcome.published == 5 and not outcome.dead_letters
+    # at most one batch waits for the broker while the next is read, mapped and sent
+    assert sink.calls == [("send", 1), ("send", 2), ("wait", 1), ("send", 3), ("wait", 2), ("wait", 3)]
+    assert [len(b) for b in batches] == [2, 2, 1]  # each batch reported once confirmed, in order
+    assert sum(batches, []) == [e.event_id for e in sink.events] == [e.event_id for e in outcome.events]
+
+
+def test_a_batch_that_fails_its_wait_fails_the_document_for_a_retry():
+    from bench.generate import edifact_orders
+
+    sink = InFlightSink(fail_wait=1)
+    parts = build(GatewayConfig(mappings=ROOT / "mappings", schemas=ROOT / "schemas"), sink=sink)
+    parts.pipeline.batch_size = 2
+    with pytest.raises(TransientError, match="broker gone"):
+        parts.pipeline.process(Document(edifact_orders(5, lines=1, seed=22), receipt_id="r-1"))
+    assert sink.calls == [("send", 1), ("send", 2), ("wait", 1)]  # nothing more is sent
