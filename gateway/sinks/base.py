@@ -52,10 +52,10 @@ class Sent:
     event, in the order given, or raises what ``publish`` would. This one is already confirmed (what
     :meth:`Sink.send` returns for a sink that publishes at once)."""
 
-    def __init__(self, deliveries: list[Delivery]) -> None:
+    def __init__(self, deliveries: Sequence[Delivery]) -> None:
         self._deliveries = deliveries
 
-    def wait(self) -> list[Delivery]:
+    def wait(self) -> Sequence[Delivery]:
         return self._deliveries
 
 
@@ -63,8 +63,9 @@ class Sink(abc.ABC):
     """Publishes events to a broker; see the module's docstring for the contract."""
 
     @abc.abstractmethod
-    def publish(self, events: Sequence[Event]) -> list[Delivery]:
-        """Publish ``events``; return after every one is confirmed, in order."""
+    def publish(self, events: Sequence[Event]) -> Sequence[Delivery]:
+        """Publish ``events``; return after every one is confirmed, in order (a list, or a sequence
+        that builds each delivery when read)."""
 
     def send(self, events: Sequence[Event]) -> Sent:
         """Hand ``events`` over and return before they are confirmed; ``wait()`` on the result is

@@ -193,10 +193,10 @@ class _Deliveries(Sequence[Delivery]):
     """A confirmed batch's deliveries, each built when it is read: the pipeline only counts them
     unless it keeps them (building 2,000 named tuples a batch cost ~5% of the publish stage)."""
 
-    __slots__ = ("_messages", "_events")
+    __slots__ = ("_places", "_events")
 
-    def __init__(self, messages: list, events: Sequence[Event]) -> None:
-        self._messages = messages
+    def __init__(self, places: list[tuple[int, int]], events: Sequence[Event]) -> None:
+        self._places = places  # (partition, offset) of each event
         self._events = events
 
     def __len__(self) -> int:
@@ -205,12 +205,12 @@ class _Deliveries(Sequence[Delivery]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        message, event = self._messages[index], self._events[index]
-        return Delivery(event.topic, message.partition(), message.offset(), event.event_id)
+        (partition, offset), event = self._places[index], self._events[index]
+        return Delivery(event.topic, partition, offset, event.event_id)
 
     def __iter__(self):
-        for message, event in zip(self._messages, self._events):
-            yield Delivery(event.topic, message.partition(), message.offset(), event.event_id)
+        for (partition, offset), event in zip(self._places, self._events):
+            yield Delivery(event.topic, partition, offset, event.event_id)
 
     def __eq__(self, other: object) -> bool:
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
@@ -227,21 +227,23 @@ class _Deliveries(Sequence[Delivery]):
 
 class _InFlight(Sent):
     """A batch the producer holds: the delivery report of ``events[i]`` lands in ``results[i]``
-    (its Message or its KafkaError); ``left`` counts those still to come."""
+    (its partition and offset, or its KafkaError); ``left`` counts those still to come."""
 
     def __init__(self, sink: KafkaSink, producer: Producer, events: Sequence[Event]) -> None:
         self.sink = sink
         self.producer = producer
         self.events = events
-        self.results: list[Message | KafkaError | None] = [None] * len(events)
+        self.results: list[tuple[int, int] | KafkaError | None] = [None] * len(events)
         self.left = len(events)
         self.deadline = time.monotonic() + sink.timeout
 
     def report(self, index: int, error: KafkaError | None, message: Message) -> None:
-        self.results[index] = message if error is None else error
+        # where it is stored, not the Message: that holds a copy of the event's value and headers,
+        # and a batch's results live on while the next batch is read
+        self.results[index] = (message.partition(), message.offset()) if error is None else error
         self.left -= 1
 
-    def wait(self) -> list[Delivery]:
+    def wait(self) -> Sequence[Delivery]:
         sink, producer, events = self.sink, self.producer, self.events
         with sink._lock:
             try:
@@ -281,7 +283,7 @@ class _InFlight(Sent):
                 if not terminal and current:
                     sink._discard()
                 raise type(first)(f"kafka: {len(failed)} of {len(events)} events failed; first: {first}")
-            return _Deliveries(self.results, events)  # type: ignore[return-value]
+            return _Deliveries(self.results, events)
 
 
 class KafkaSink(Sink):
@@ -400,7 +402,7 @@ class KafkaSink(Sink):
             )
         return value, key, encoded
 
-    def publish(self, events: Sequence[Event]) -> list[Delivery]:
+    def publish(self, events: Sequence[Event]) -> Sequence[Delivery]:
         return self.send(events).wait()
 
     def send(self, events: Sequence[Event]) -> Sent:
