@@ -53,9 +53,17 @@ def until(condition, timeout: float = 30.0) -> bool:
     return condition()
 
 
-def consumer(broker: Broker, egress: Recorder, topic: str, group: str) -> EventConsumer:
-    return EventConsumer(egress, bootstrap_servers=broker.bootstrap, topics=[topic], group_id=group,
-                         encoder=JsonCodec())
+def run_route(broker: Broker, egress: Recorder, topic: str, group: str, done, linger: float = 0.0) -> None:
+    """Start a route's consumer, wait until ``done()`` (30 s at most) and ``linger`` seconds more,
+    stop it (which commits)."""
+    route = EventConsumer(egress, bootstrap_servers=broker.bootstrap, topics=[topic], group_id=group,
+                          encoder=JsonCodec())
+    route.start()
+    try:
+        assert until(done)
+        time.sleep(linger)
+    finally:
+        route.stop()
 
 
 def test_a_restarted_route_reads_on_from_what_it_handled(broker: Broker):
@@ -63,24 +71,14 @@ def test_a_restarted_route_reads_on_from_what_it_handled(broker: Broker):
     first_ids = [f"e{n}" for n in range(40)]
     produce(broker, topic, first_ids)
     first = Recorder()
-    route = consumer(broker, first, topic, group)
-    route.start()
-    try:
-        assert until(lambda: len(first.handled) >= 40)
-    finally:
-        route.stop()
+    run_route(broker, first, topic, group, lambda: len(first.handled) >= 40)
     assert first.handled == first_ids
 
     later_ids = [f"e{n}" for n in range(40, 45)]
     produce(broker, topic, later_ids)
     second = Recorder()
-    route = consumer(broker, second, topic, group)
-    route.start()
-    try:
-        assert until(lambda: len(second.handled) >= 5)
-        time.sleep(1.0)  # anything read again would come now
-    finally:
-        route.stop()
+    # a second more after the 5 came: anything read again would come by then
+    run_route(broker, second, topic, group, lambda: len(second.handled) >= 5, linger=1.0)
     assert second.handled == later_ids  # none of the 40 again: their offsets were committed
 
 
@@ -89,12 +87,7 @@ def test_an_event_that_failed_is_read_again_and_nothing_is_lost(broker: Broker):
     ids = [f"f{n}" for n in range(12)]
     produce(broker, topic, ids)
     egress = Recorder(fail_once={"f7"})
-    route = consumer(broker, egress, topic, group)
-    route.start()
-    try:
-        assert until(lambda: egress.handled[-1:] == ["f11"] and "f7" not in egress.fail_once)
-    finally:
-        route.stop()
+    run_route(broker, egress, topic, group, lambda: egress.handled[-1:] == ["f11"] and "f7" not in egress.fail_once)
     assert egress.handled.count("f7") == 2  # failed, then read again from the committed offset
     assert set(egress.handled) == set(ids)
     after = egress.handled[len(egress.handled) - egress.handled[::-1].index("f7") - 1:]
