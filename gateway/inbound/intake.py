@@ -231,7 +231,7 @@ class Intake:
                 self._release(receipt_id)
                 continue
             if self._workers is not None:
-                future = self._workers.submit(receipt.id, receipt.partner_id)
+                future = self._workers.submit(receipt.id, receipt.partner_id, receipt.size)
                 future.add_done_callback(lambda done, rid=receipt.id: self._processed(rid, done))
                 continue
             try:

@@ -29,3 +29,24 @@ def test_without_keeping_order_every_receipt_goes_to_the_least_busy_worker():
         assert [workers.assign("a") for _ in range(4)] == [0, 1, 0, 1]
     finally:
         workers.close()
+
+
+def test_the_least_busy_worker_is_the_one_with_the_fewest_bytes_in_hand():
+    workers = ReceiptWorkers(GatewayConfig(), 2, keep_order=False)
+    try:
+        big = workers.assign("a", 200_000_000)
+        assert big == 0
+        # counted in documents, the second small one would go behind the 200 MB interchange
+        assert [workers.assign("a", 2_000) for _ in range(3)] == [1, 1, 1]
+        workers.release(big, "a", 200_000_000)
+        assert workers.assign("b", 2_000) == 0  # worker 0 is idle again, worker 1 holds 6 kB
+    finally:
+        workers.close()
+    # with partner order kept, a new partner goes to the worker with the fewest bytes too
+    ordered = ReceiptWorkers(GatewayConfig(), 2)
+    try:
+        assert ordered.assign("a", 50_000_000) == 0
+        assert [ordered.assign("b", 1_000), ordered.assign("c", 1_000)] == [1, 1]
+        assert ordered.assign("a", 1_000) == 0  # behind its own, wherever the bytes are
+    finally:
+        ordered.close()
