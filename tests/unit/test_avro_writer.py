@@ -83,3 +83,24 @@ def test_what_does_not_fit_is_refused():
             write({**good, field: bad})
     with pytest.raises(KeyError):
         write({k: v for k, v in good.items() if k != "n"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(10**12), 10**12), st.integers(-6, 6), st.integers(0, 6))
+def test_a_decimal_of_any_exponent_is_written_or_refused_as_fastavro_does(digits, exponent, scale):
+    """The usual decimal has the schema's scale (the mapper quantizes); one with fewer places is
+    written exactly, one with more (trailing zeros too) is refused, never rounded."""
+    schema = {"type": "record", "name": "R", "fields": [
+        {"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 30, "scale": scale}}]}
+    record = {"d": Decimal(digits).scaleb(exponent)}
+    theirs = io.BytesIO()
+    try:
+        fastavro.schemaless_writer(theirs, fastavro.parse_schema(schema), record)
+    except ValueError:
+        with pytest.raises(ValueError, match="more decimal places"):
+            compile_writer(schema)(record)
+    else:
+        assert compile_writer(schema)(record) == theirs.getvalue()
+    for special in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises((TypeError, ValueError)):
+            compile_writer(schema)({"d": Decimal(special)})
