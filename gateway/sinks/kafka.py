@@ -236,6 +236,8 @@ class _InFlight(Sent):
         self.results: list[tuple[int, int] | KafkaError | None] = [None] * len(events)
         self.left = len(events)
         self.deadline = time.monotonic() + sink.timeout
+        sink._sends += 1
+        self.number = sink._sends  # the sink's sends so far, this one included
 
     def report(self, index: int, error: KafkaError | None, message: Message) -> None:
         # where it is stored, not the Message: that holds a copy of the event's value and headers,
@@ -248,13 +250,16 @@ class _InFlight(Sent):
         with sink._lock:
             try:
                 # Delivery reports are served while the sink holds its lock. flush() also sends what
-                # lingers (linger.ms) but waits for everything the producer holds: only when that is
-                # all this batch's; while a later batch is in flight, poll() serves reports as they come.
+                # lingers (linger.ms) but waits for everything the producer holds: it is used unless
+                # a batch was sent after this one (the pipeline waits for batch k once k+1 is sent);
+                # then poll() serves reports as they come. A small batch waiting out linger.ms with
+                # poll() would hold the lock, and every other thread's publish, 5 ms or more.
+                latest = self.number == sink._sends
                 while self.left and sink._fatal is None and producer is sink._producer:
                     remaining = self.deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    if len(producer) <= self.left:
+                    if latest or len(producer) <= self.left:
                         producer.flush(min(remaining, 0.5))
                     else:
                         producer.poll(min(remaining, 0.5))
@@ -326,6 +331,7 @@ class KafkaSink(Sink):
         self._unreachable: KafkaError | None = None  # the last "cannot connect" error of this producer
         self._lock = threading.Lock()
         self._closed = False
+        self._sends = 0  # batches sent (each _InFlight knows its number: whether one was sent after it)
 
     # --- the producer -------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""An outbound route's consumer against the real broker: what it handled is committed (without a
-round trip per event), a restart reads on from there, and an event that failed is read again."""
+"""An outbound route's consumer against the real broker: what it handled is committed, a restart
+reads on from there, and an event that failed is read again."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def until(condition, timeout: float = 30.0) -> bool:
 
 def run_route(broker: Broker, egress: Recorder, topic: str, group: str, done, linger: float = 0.0) -> None:
     """Start a route's consumer, wait until ``done()`` (30 s at most) and ``linger`` seconds more,
-    stop it (which commits)."""
+    stop it."""
     route = EventConsumer(egress, bootstrap_servers=broker.bootstrap, topics=[topic], group_id=group,
                           encoder=JsonCodec())
     route.start()
