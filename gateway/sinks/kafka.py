@@ -191,7 +191,8 @@ def best_compression() -> str:
 
 class _Deliveries(Sequence[Delivery]):
     """A confirmed batch's deliveries, each built when it is read: the pipeline only counts them
-    unless it keeps them (building 2,000 named tuples a batch cost ~5% of the publish stage)."""
+    unless it keeps them. Building each Delivery in its report instead: bench.pipeline's publish
+    stage 0.68-0.86 of the raw producer, against 1.05-1.26 this way (two runs each, in turn)."""
 
     __slots__ = ("_places", "_events")
 
@@ -211,9 +212,6 @@ class _Deliveries(Sequence[Delivery]):
     def __iter__(self):
         for (partition, offset), event in zip(self._places, self._events):
             yield Delivery(event.topic, partition, offset, event.event_id)
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
     def __add__(self, other: Sequence[Delivery]) -> list[Delivery]:  # as a list would (deliveries += ...)
         return [*self, *other]
