@@ -627,8 +627,10 @@ class _Reader:
         while True:
             if at_st:
                 st_piece = parts[nxt]
+                st_at = pos
                 body = pos + len(st_piece) + tlen
             else:
+                st_at = -1  # the set began in an earlier buffer: no text of the whole set
                 body = pos
             first = nxt + at_st  # the body's first piece
             q = find(se_key, body - tlen if body >= tlen else 0)  # where the SE's piece starts, less tlen
@@ -703,6 +705,8 @@ class _Reader:
             seg = Segment(elems.pop(0), elems, idx, line, base + pos, piece)
             if len(elems) == 2 and elems[1] == msg.ref and elems[0] == str(len(cur) + 1):  # _se, without issues
                 cur.append(seg)
+                if st_at >= 0:
+                    msg.text = data[st_at:end]
                 self.last_msg = msg
                 self.msg = None
                 yield msg

@@ -29,7 +29,7 @@ from gateway.validation.definitions import (
 )
 from gateway.validation.fastpath import CSEP as _CSEP
 from gateway.validation.fastpath import EDIFACT_DATES as _EDIFACT_DATES
-from gateway.validation.fastpath import JOIN, SERVICE, message_matcher
+from gateway.validation.fastpath import JOIN, SERVICE, dfa_matcher, message_matcher
 from gateway.validation.fastpath import SEP as _SEP
 from gateway.validation.fastpath import segment_pattern as _segment_pattern
 
@@ -74,6 +74,20 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     checks that are few beside other work, such as a rendered document's
     before it is sent: its pattern's texts would hold a few MB for little.
     """
+    text = message.text
+    if text is not None:  # the message as read, of the kind the last one was: one RE2 pass
+        last = _LAST_TEXT[0]
+        if (last[0] is message.group and last[1] is guide and last[2] == message.type
+                and last[3] == message.version and last[4] == message.release):
+            segments = message.segments
+            at, separator = len(segments[0].text), last[6]
+            if (last[5].get(tuple(map(_TAG, segments))) == () and text.startswith(separator, at)
+                    and text[at + len(separator)] not in "\r\n"):
+                try:
+                    if last[7](text.encode("latin-1")):
+                        return []
+                except UnicodeEncodeError:
+                    pass
     found = definition_for(message)
     if found is None:
         return []
@@ -85,12 +99,48 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     memo = directory_.memo.get(definition.type)
     if memo is not None and message.interchange is not None:
         if memo.get(tuple(map(_TAG, message.segments))) == ():
-            if _message_valid(message.segments, message.interchange.delimiters, directory_, definition, remember):
+            d = message.interchange.delimiters
+            verdict = None if text is None else _text_valid(message.segments, text, d, directory_, definition)
+            if verdict:  # the next message of this kind goes the short way (above)
+                _, _, _, separator, matcher = _LAST_TEXT_MATCHER[0]
+                _LAST_TEXT[0] = (message.group, guide, message.type, message.version, message.release, memo,
+                                 separator, matcher.contains)
+            if verdict is None:
+                verdict = _message_valid(message.segments, d, directory_, definition, remember)
+            if verdict:
                 return []
             walker = Walker(message, directory_, definition)
             walker.text_checked = True  # it did not match: the walker goes segment by segment at once
             return walker.run()
     return Walker(message, directory_, definition).run()
+
+
+def _text_valid(segments: list[Segment], text: str, d, directory_: Directory, definition: MessageDef) -> bool | None:
+    """Whether the message's text as read (:attr:`Message.text`) matches the RE2 message pattern
+    written with the separator it has between segments; None when there is no such pattern."""
+    if d is None or len(segments) < 2:
+        return None
+    first = segments[0].text
+    cached = _LAST_TEXT_MATCHER[0]
+    # the separator after the header: the one the last message had, when it is there and no line
+    # break follows it (the reader cut the whole text on one separator)
+    separator = cached[3]
+    if (cached[0] is directory_ and cached[1] is definition and cached[2] is d
+            and text.startswith(separator, len(first)) and text[len(first) + len(separator)] not in "\r\n"):
+        matcher = cached[4]
+    else:
+        width = segments[1].offset - segments[0].offset - len(first)  # the terminator and line break (ASCII)
+        separator = text[len(first):len(first) + width]
+        key = ("text", definition.type, d.decimal, d.element, d.component, d.repetition, d.release, separator)
+        matcher = directory_.fast.get(key, _UNSET)
+        if matcher is _UNSET:
+            matcher = None
+            if separator and separator[0] == d.segment and not separator[1:].strip("\r\n"):
+                matcher = dfa_matcher(directory_.segments, definition.tags, d.decimal, d.element, d.component,
+                                      d.repetition, directory_.syntax == "x12", d.release, d.segment, separator)
+            directory_.fast[key] = matcher
+        _LAST_TEXT_MATCHER[0] = (directory_, definition, d, separator, matcher)
+    return None if matcher is None else matcher(text)
 
 
 def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef,
@@ -100,19 +150,30 @@ def _message_valid(segments: list[Segment], d, directory_: Directory, definition
         return False
     cached = _LAST_MATCHER[0]
     if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
-        matcher, known = cached[3], cached[4]
+        matcher, known, dfa = cached[3], cached[4], cached[5]
     else:
-        key = (definition.type, d.decimal, d.element, d.component, d.repetition)
+        key = (definition.type, d.decimal, d.element, d.component, d.repetition, d.release, d.segment)
         found = directory_.fast.get(key, _UNSET)
         if found is _UNSET:
-            matcher = message_matcher(directory_.segments, definition.tags, d.decimal, d.element, d.component,
-                                      d.repetition, directory_.syntax == "x12")
-            found = directory_.fast[key] = (matcher, _Generations((set(), set())))
+            x12 = directory_.syntax == "x12"
+            dfa = dfa_matcher(directory_.segments, definition.tags, d.decimal, d.element, d.component,
+                              d.repetition, x12, d.release, d.segment)
+            matcher = None if dfa is not None else message_matcher(
+                directory_.segments, definition.tags, d.decimal, d.element, d.component, d.repetition, x12)
+            found = directory_.fast[key] = (matcher, _Generations((set(), set())), dfa)
             _ALL_TEXTS[:] = [ref for ref in _ALL_TEXTS if ref() is not None] + [weakref.ref(found[1])]
-        matcher, known = found
-        if matcher is None:
+        matcher, known, dfa = found
+        if matcher is None and dfa is None:
             return False
-        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known)
+        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known, dfa)
+    if dfa is not None:
+        # RE2: the whole message in one pass, header and trailer too (their branch takes any
+        # content: the reader checked it), nothing remembered
+        try:
+            joined = JOIN.join(map(_TEXT, segments))
+        except TypeError:  # a segment built in memory: no text
+            return False
+        return joined.count(JOIN) == len(segments) - 1 and dfa(joined)
     # The pattern takes each segment on its own (an alternative per tag; the order is the
     # structure's business), so a segment text that matched once matches again: only the texts
     # not seen before are matched. In a large interchange most segments repeat (parties,
@@ -542,10 +603,17 @@ def _valid_time(text: str) -> bool:
 _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
 _TAG, _TEXT = attrgetter("tag"), attrgetter("text")  # C-level loops over the segments (map)
-# The message matcher used last (directory, definition, delimiters, matcher, remembered texts):
+# The message matchers used last (directory, definition, delimiters, re matcher, remembered texts,
+# RE2 matcher):
 # messages of one interchange share them, and identity checks cost less than a key's hash. One
 # tuple, read and replaced whole (see _LAST_FOUND).
-_LAST_MATCHER: list = [(None, None, None, None, None)]
+_LAST_MATCHER: list = [(None, None, None, None, None, None)]
+# The same for messages matched on their own text: (directory, definition, delimiters, separator,
+# RE2 matcher or None).
+_LAST_TEXT_MATCHER: list = [(None, None, None, None, None)]
+# The short way of validate() for messages as read: (group, guide, type, version, release, the
+# structure memo, separator, RE2 contains) of the last one that matched.
+_LAST_TEXT: list = [(object(), None, None, None, None, None, None, None)]
 _TEXTS_LIMIT = 40000  # segment texts remembered per message pattern as matching (about 4 MB at most)
 
 

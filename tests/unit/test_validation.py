@@ -171,10 +171,10 @@ from gateway.validation import validator as _validator  # noqa: E402
 
 def _exact(message) -> list:
     """The findings with the fast paths off: every segment through the exact checks."""
-    saved = _validator._segment_pattern, _validator.message_matcher
+    saved = _validator._segment_pattern, _validator.message_matcher, _validator.dfa_matcher
     _validator._segment_pattern = lambda definition, decimal: None
-    _validator.message_matcher = lambda *args, **kwargs: None
-    _validator._LAST_MATCHER[0] = (None,) * 5
+    _validator.message_matcher = _validator.dfa_matcher = lambda *args, **kwargs: None
+    _validator._LAST_MATCHER[0] = (None,) * 6
     try:
         fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
         caches = [(d.fast, d.memo) for d in fresh]
@@ -182,8 +182,8 @@ def _exact(message) -> list:
             d.fast, d.memo = {}, {}
         return [(i.code, i.text, i.location) for i in validate(message)]
     finally:
-        _validator._segment_pattern, _validator.message_matcher = saved
-        _validator._LAST_MATCHER[0] = (None,) * 5
+        _validator._segment_pattern, _validator.message_matcher, _validator.dfa_matcher = saved
+        _validator._LAST_MATCHER[0] = (None,) * 6
         for d, (fast, memo) in zip(fresh, caches):
             d.fast, d.memo = fast, memo
 
@@ -293,11 +293,31 @@ def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
 def _use_matcher(matcher):
     """Put ``matcher`` in place of the message matcher used last; the one it replaces."""
     cached = _validator._LAST_MATCHER[0]
-    _validator._LAST_MATCHER[0] = (*cached[:3], matcher, cached[4])
+    _validator._LAST_MATCHER[0] = (*cached[:3], matcher, cached[4], cached[5])
     return cached[3]
 
 
-def test_the_remembered_segment_texts_are_bounded(monkeypatch):
+@pytest.fixture
+def re_only(monkeypatch):
+    """The message pattern on re alone, with its remembered texts (what serves a definition that
+    RE2's dialect cannot say): no RE2 matcher, caches emptied before and after."""
+    monkeypatch.setattr(_validator, "dfa_matcher", lambda *args, **kwargs: None)
+    _validator._FOUND.clear()  # (a directory another test loaded anew may be remembered there)
+    _validator._LAST_FOUND[0] = (object(),) + (None,) * 5
+    x12_dir = definitions.directory("x12", "004010")
+    saved = x12_dir.fast
+    x12_dir.fast = {}
+    _validator._LAST_MATCHER[0] = (None,) * 6
+    _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
+    _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
+    yield
+    x12_dir.fast = saved
+    _validator._LAST_MATCHER[0] = (None,) * 6
+    _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
+    _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
+
+
+def test_the_remembered_segment_texts_are_bounded(monkeypatch, re_only):
     monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 12)  # two generations of 6 (a message has 5)
     _validator.forget_texts()
     for n in range(40):
@@ -316,7 +336,7 @@ def test_the_remembered_segment_texts_are_bounded(monkeypatch):
         _use_matcher(matcher)
 
 
-def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
+def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch, re_only):
     """A text seen lately stays known when the young generation fills (it is in the old one);
     one not seen for two generations is matched again; forget_texts forgets everything."""
     monkeypatch.setattr(_validator, "_TEXTS_LIMIT", 12)
@@ -349,7 +369,7 @@ def test_remembered_texts_age_out_a_generation_at_a_time(monkeypatch):
     assert generations[0] == set() and generations[1] == set()
 
 
-def test_a_check_that_does_not_remember_leaves_the_remembered_texts_as_they_were():
+def test_a_check_that_does_not_remember_leaves_the_remembered_texts_as_they_were(re_only):
     """validate(remember=False) (egress's check of rendered documents) matches a message's texts
     without keeping them; the next check matches them again, and a normal one keeps them."""
     assert validate(x12(PO)) == []  # the shape is known: the message pattern decides
