@@ -490,7 +490,7 @@ def message_pattern(segments: dict[str, SegmentDef], tags: frozenset[str], decim
             if tag not in tags:
                 continue
             body = _segment_body(definition, decimal, ch, x12)
-            if body is not None:
+            if body is not None and not (dfa and len(body) > _DFA_BRANCH):
                 branches.append((tag, body))
     except _NoPattern:
         return None
@@ -504,6 +504,8 @@ def message_pattern(segments: dict[str, SegmentDef], tags: frozenset[str], decim
         service = "(?:" + "|".join(sorted(SERVICE)) + f")(?=[{ch.e}{j}]|\\Z)[^{j}]*"
         skip = f"(?!{_trie(described)}{boundary})[^{ch.e}{ch.c}{j}]+(?:{ch.e}[^{j}]*)?"
     one = "(?:" + "|".join([service, _tree(branches, 0), skip]) + ")"
+    if dfa:  # the pattern once (its size is RE2's memory): a message's text ends with its trailer
+        return f"(?:{one}{re.escape(separator)})*{service}"
     return f"{one}(?:{re.escape(separator)}{one})*"
 
 
@@ -519,11 +521,20 @@ def message_matcher(segments: dict[str, SegmentDef], tags: frozenset[str], decim
         return None
 
 
-# RE2's memory budget for one pattern. Its DFA is built lazily, state by state, as texts need
-# them; below this budget the pattern of an X12 850 (with its code lists) leaves the DFA for the
-# NFA, 20 times slower. What the process holds grows by what the states seen need: on the 20k-set
-# X12 850 file, 16 MB.
-_DFA_MEMORY = 256 << 20
+# A segment whose pattern is longer is left out of the RE2 pattern (a message with one goes to the
+# re pattern): the X12 syntax notes' decision trees repeat the code lists of each element they
+# tie, and CTP's (with its unit composite) is 59,000 characters, MEA's 20,000: half the 850's
+# pattern, for segments most 850s do not have. RE2 holds its compiled program in memory (the
+# 850's: 14.6 MB whole, 1.5 MB without them).
+_DFA_BRANCH = 10_000
+
+# RE2's memory budget for one pattern, per character of it: a limit, not an allocation. Its DFA
+# is built lazily, state by state, as texts need them, and the budget must leave room for the
+# states beside the program: with less, RE2 leaves the DFA for its NFA, 70 times slower (the X12
+# 850 pattern, 34,000 characters: out of memory at 32 MB, fine at 48). The process holds what the
+# states seen need: under 1 MB on the 20k-set X12 850 file.
+_DFA_MEMORY_PER_CHAR = 2048
+_DFA_MEMORY_LEAST = 64 << 20
 
 
 def dfa_matcher(segments: dict[str, SegmentDef], tags: frozenset[str], decimal: str,
@@ -540,7 +551,8 @@ def dfa_matcher(segments: dict[str, SegmentDef], tags: frozenset[str], decimal: 
     if pattern is None:
         return None
     try:  # anchored at both ends: contains() is then a full match without a Match object (a third less)
-        compiled = _re2.compile(b"\\A(?:" + pattern.encode("latin-1") + b")\\z", _re2.DOTALL, max_mem=_DFA_MEMORY)
+        compiled = _re2.compile(b"\\A(?:" + pattern.encode("latin-1") + b")\\z", _re2.DOTALL,
+                                max_mem=max(_DFA_MEMORY_LEAST, len(pattern) * _DFA_MEMORY_PER_CHAR))
     except (_re2.error, UnicodeEncodeError, RecursionError):  # pragma: no cover - beyond the engine
         return None
     if type(compiled) is not _re2.Pattern:  # pyre2 handed it to re: not in RE2's dialect after all

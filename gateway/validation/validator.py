@@ -105,8 +105,9 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
                 _, _, _, separator, matcher = _LAST_TEXT_MATCHER[0]
                 _LAST_TEXT[0] = (message.group, guide, message.type, message.version, message.release, memo,
                                  separator, matcher.contains)
-            if verdict is None:
-                verdict = _message_valid(message.segments, d, directory_, definition, remember)
+            if not verdict:  # no RE2 pattern for the text, or it refused the text: the joined texts
+                verdict = _message_valid(message.segments, d, directory_, definition, remember,
+                                         use_dfa=verdict is None)
             if verdict:
                 return []
             walker = Walker(message, directory_, definition)
@@ -144,36 +145,44 @@ def _text_valid(segments: list[Segment], text: str, d, directory_: Directory, de
 
 
 def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef,
-                   remember: bool = True) -> bool:
-    """Whether the segments' text as read matches the message pattern (then all content is valid)."""
+                   remember: bool = True, use_dfa: bool = True) -> bool:
+    """Whether the segments' text as read matches the message pattern (then all content is valid).
+
+    The RE2 pattern first (``use_dfa``), then, when it refuses the message, the re pattern: the
+    RE2 one leaves out the segments whose patterns are too large for it (see fastpath)."""
     if d is None or not segments:
         return False
     cached = _LAST_MATCHER[0]
     if cached[0] is directory_ and cached[1] is definition and cached[2] is d:
-        matcher, known, dfa = cached[3], cached[4], cached[5]
+        matcher, known, dfa, found = cached[3], cached[4], cached[5], cached[6]
     else:
         key = (definition.type, d.decimal, d.element, d.component, d.repetition, d.release, d.segment)
         found = directory_.fast.get(key, _UNSET)
         if found is _UNSET:
-            x12 = directory_.syntax == "x12"
             dfa = dfa_matcher(directory_.segments, definition.tags, d.decimal, d.element, d.component,
-                              d.repetition, x12, d.release, d.segment)
-            matcher = None if dfa is not None else message_matcher(
-                directory_.segments, definition.tags, d.decimal, d.element, d.component, d.repetition, x12)
-            found = directory_.fast[key] = (matcher, _Generations((set(), set())), dfa)
+                              d.repetition, directory_.syntax == "x12", d.release, d.segment)
+            # [re matcher (built when first needed), remembered texts, RE2 matcher]
+            found = directory_.fast[key] = [_UNSET, _Generations((set(), set())), dfa]
             _ALL_TEXTS[:] = [ref for ref in _ALL_TEXTS if ref() is not None] + [weakref.ref(found[1])]
         matcher, known, dfa = found
-        if matcher is None and dfa is None:
-            return False
-        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known, dfa)
-    if dfa is not None:
+        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known, dfa, found)
+    if dfa is not None and use_dfa:
         # RE2: the whole message in one pass, header and trailer too (their branch takes any
         # content: the reader checked it), nothing remembered
         try:
             joined = JOIN.join(map(_TEXT, segments))
         except TypeError:  # a segment built in memory: no text
             return False
-        return joined.count(JOIN) == len(segments) - 1 and dfa(joined)
+        if joined.count(JOIN) != len(segments) - 1:
+            return False
+        if dfa(joined):
+            return True
+    if matcher is _UNSET:  # the re pattern, the first time RE2's refused a message (or without RE2)
+        matcher = found[0] = message_matcher(directory_.segments, definition.tags, d.decimal, d.element,
+                                             d.component, d.repetition, directory_.syntax == "x12")
+        _LAST_MATCHER[0] = (directory_, definition, d, matcher, known, dfa, found)
+    if matcher is None:
+        return False
     # The pattern takes each segment on its own (an alternative per tag; the order is the
     # structure's business), so a segment text that matched once matches again: only the texts
     # not seen before are matched. In a large interchange most segments repeat (parties,
@@ -604,10 +613,10 @@ _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
 _TAG, _TEXT = attrgetter("tag"), attrgetter("text")  # C-level loops over the segments (map)
 # The message matchers used last (directory, definition, delimiters, re matcher, remembered texts,
-# RE2 matcher):
+# RE2 matcher, the directory's entry that holds them):
 # messages of one interchange share them, and identity checks cost less than a key's hash. One
 # tuple, read and replaced whole (see _LAST_FOUND).
-_LAST_MATCHER: list = [(None, None, None, None, None, None)]
+_LAST_MATCHER: list = [(None, None, None, None, None, None, None)]
 # The same for messages matched on their own text: (directory, definition, delimiters, separator,
 # RE2 matcher or None).
 _LAST_TEXT_MATCHER: list = [(None, None, None, None, None)]

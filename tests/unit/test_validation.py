@@ -174,7 +174,7 @@ def _exact(message) -> list:
     saved = _validator._segment_pattern, _validator.message_matcher, _validator.dfa_matcher
     _validator._segment_pattern = lambda definition, decimal: None
     _validator.message_matcher = _validator.dfa_matcher = lambda *args, **kwargs: None
-    _validator._LAST_MATCHER[0] = (None,) * 6
+    _validator._LAST_MATCHER[0] = (None,) * 7
     try:
         fresh = [d for d in (definitions.directory("x12", "004010"), definitions.directory("edifact", "D96A"))]
         caches = [(d.fast, d.memo) for d in fresh]
@@ -183,7 +183,7 @@ def _exact(message) -> list:
         return [(i.code, i.text, i.location) for i in validate(message)]
     finally:
         _validator._segment_pattern, _validator.message_matcher, _validator.dfa_matcher = saved
-        _validator._LAST_MATCHER[0] = (None,) * 6
+        _validator._LAST_MATCHER[0] = (None,) * 7
         for d, (fast, memo) in zip(fresh, caches):
             d.fast, d.memo = fast, memo
 
@@ -293,7 +293,7 @@ def test_remembered_segment_texts_never_let_an_invalid_message_pass(changes):
 def _use_matcher(matcher):
     """Put ``matcher`` in place of the message matcher used last; the one it replaces."""
     cached = _validator._LAST_MATCHER[0]
-    _validator._LAST_MATCHER[0] = (*cached[:3], matcher, cached[4], cached[5])
+    _validator._LAST_MATCHER[0] = (*cached[:3], matcher, *cached[4:])
     return cached[3]
 
 
@@ -307,12 +307,12 @@ def re_only(monkeypatch):
     x12_dir = definitions.directory("x12", "004010")
     saved = x12_dir.fast
     x12_dir.fast = {}
-    _validator._LAST_MATCHER[0] = (None,) * 6
+    _validator._LAST_MATCHER[0] = (None,) * 7
     _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
     _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
     yield
     x12_dir.fast = saved
-    _validator._LAST_MATCHER[0] = (None,) * 6
+    _validator._LAST_MATCHER[0] = (None,) * 7
     _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
     _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
 

@@ -106,3 +106,18 @@ def test_the_valid_messages_go_through_re2():
     assert validate(message) == []
     dfa = _validator._LAST_MATCHER[0][5] if message.text is None else _validator._LAST_TEXT_MATCHER[0][4]
     assert dfa is not None and hasattr(dfa, "contains")
+
+
+def test_a_segment_left_out_of_the_re2_pattern_goes_to_the_re_pattern():
+    """CTP's pattern is too large for RE2's (see fastpath._DFA_BRANCH): a message with one is
+    refused by RE2, then taken by the re pattern, not by the walker's exact checks."""
+    body = PO.replace("~PID*", "~CTP**RES*12.5~PID*")
+    message = x12(body)
+    assert _exact(message) == []
+    assert validate(message) == []
+    entry = _validator._LAST_MATCHER[0][6]
+    assert entry[2] is not None and not entry[2](_validator.JOIN.join(s.text for s in message.segments))
+    assert entry[0] is not _validator._UNSET and entry[0](
+        _validator.JOIN.join(s.text for s in message.segments[1:-1])) is not None
+    bad = x12(body.replace("RES*12.5", "RES*12.X"))
+    assert _findings(bad) == _exact(bad) != []
