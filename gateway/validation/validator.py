@@ -100,11 +100,14 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     if memo is not None and message.interchange is not None:
         if memo.get(tuple(map(_TAG, message.segments))) == ():
             d = message.interchange.delimiters
-            verdict = None if text is None else _text_valid(message.segments, text, d, directory_, definition)
-            if verdict:  # the next message of this kind goes the short way (above)
-                _, _, _, separator, matcher = _LAST_TEXT_MATCHER[0]
-                _LAST_TEXT[0] = (message.group, guide, message.type, message.version, message.release, memo,
-                                 separator, matcher.contains)
+            verdict = None
+            if text is not None:
+                separator, matcher = _text_matcher(message.segments, text, d, directory_, definition)
+                if matcher is not None:
+                    verdict = matcher(text)
+                    if verdict:  # the next message of this kind goes the short way (above)
+                        _LAST_TEXT[0] = (message.group, guide, message.type, message.version, message.release,
+                                         memo, separator, matcher.contains)
             if not verdict:  # no RE2 pattern for the text, or it refused the text: the joined texts
                 verdict = _message_valid(message.segments, d, directory_, definition, remember,
                                          use_dfa=verdict is None)
@@ -116,11 +119,12 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     return Walker(message, directory_, definition).run()
 
 
-def _text_valid(segments: list[Segment], text: str, d, directory_: Directory, definition: MessageDef) -> bool | None:
-    """Whether the message's text as read (:attr:`Message.text`) matches the RE2 message pattern
-    written with the separator it has between segments; None when there is no such pattern."""
+def _text_matcher(segments: list[Segment], text: str, d, directory_: Directory, definition: MessageDef):
+    """(separator, RE2 matcher) for the message's text as read (:attr:`Message.text`): the
+    pattern written with the separator the text has between segments; the matcher is None when
+    there is no such pattern."""
     if d is None or len(segments) < 2:
-        return None
+        return None, None
     first = segments[0].text
     cached = _LAST_TEXT_MATCHER[0]
     # the separator after the header: the one the last message had, when it is there and no line
@@ -141,7 +145,7 @@ def _text_valid(segments: list[Segment], text: str, d, directory_: Directory, de
                                       d.repetition, directory_.syntax == "x12", d.release, d.segment, separator)
             directory_.fast[key] = matcher
         _LAST_TEXT_MATCHER[0] = (directory_, definition, d, separator, matcher)
-    return None if matcher is None else matcher(text)
+    return separator, matcher
 
 
 def _message_valid(segments: list[Segment], d, directory_: Directory, definition: MessageDef,
