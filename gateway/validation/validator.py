@@ -81,8 +81,7 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
                 and last[3] == message.version and last[4] == message.release):
             segments = message.segments
             at, separator = len(segments[0].text), last[6]
-            if (last[5].get(tuple(map(_TAG, segments))) == () and text.startswith(separator, at)
-                    and text[at + len(separator)] not in "\r\n"):
+            if last[5].get(tuple(map(_TAG, segments))) == () and _separated_by(text, at, separator):
                 try:
                     if last[7](text.encode("latin-1")):
                         return []
@@ -119,6 +118,13 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     return Walker(message, directory_, definition).run()
 
 
+def _separated_by(text: str, at: int, separator: str) -> bool:
+    """Whether ``separator`` is what stands at ``at`` between the header and the next segment,
+    whole: a line break after it would belong to a longer one (the reader cut the whole text on
+    one separator)."""
+    return text.startswith(separator, at) and text[at + len(separator)] not in "\r\n"
+
+
 def _text_matcher(segments: list[Segment], text: str, d, directory_: Directory, definition: MessageDef):
     """(separator, RE2 matcher) for the message's text as read (:attr:`Message.text`): the
     pattern written with the separator the text has between segments; the matcher is None when
@@ -127,11 +133,9 @@ def _text_matcher(segments: list[Segment], text: str, d, directory_: Directory, 
         return None, None
     first = segments[0].text
     cached = _LAST_TEXT_MATCHER[0]
-    # the separator after the header: the one the last message had, when it is there and no line
-    # break follows it (the reader cut the whole text on one separator)
-    separator = cached[3]
+    separator = cached[3]  # the one the last message had, when it is this text's too
     if (cached[0] is directory_ and cached[1] is definition and cached[2] is d
-            and text.startswith(separator, len(first)) and text[len(first) + len(separator)] not in "\r\n"):
+            and _separated_by(text, len(first), separator)):
         matcher = cached[4]
     else:
         width = segments[1].offset - segments[0].offset - len(first)  # the terminator and line break (ASCII)
