@@ -58,6 +58,14 @@ class Mapper:
             "transport": transport,
             "receipt_id": receipt_id,
         }
+        try:
+            return self._events(message, partner, routes, root, source, received_at)
+        finally:
+            root.release()
+
+    def _events(self, message: Message, partner: Partner, routes: list, root: Scope, source: dict,
+                received_at: datetime) -> list[Event]:
+        ic: Interchange = message.interchange
         events: list[Event] = []
         # X12 groups may each restart ST02 at 0001: the group is part of the message's identity.
         message_key = f"{message.group.control_ref}/{message.ref}" if message.group is not None else message.ref

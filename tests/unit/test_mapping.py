@@ -230,6 +230,32 @@ def test_events_are_built_with_envelope_and_deterministic_ids():
     assert r["supplier"] is None and r["notes"] is None
 
 
+def test_a_mapped_message_is_freed_without_the_cyclic_collector():
+    """The scopes of a message (the root is its own root, groups point back at it) are taken apart
+    once it is mapped: its segments are freed by reference counting, not left for the collector."""
+    import gc
+
+    text = order_route("      ship_to: {group: \"NAD[1=BY]\", fields: {id: NAD/2.1}}\n")
+    partner, mapper = engine_for(text)
+    gc.collect()
+    gc.disable()
+    try:
+        [ic] = parse(ORDERS)
+        [message] = ic.messages
+        ic.messages.clear()
+        [event] = mapper.map(message, partner, received_at=RECEIVED)
+        assert event.record["ship_to"]["id"] == "123" and len(event.record["lines"]) == 2
+        del message, ic
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, Segment)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
+
+
 def test_required_value_missing_names_the_field_and_place():
     data = ORDERS.replace(b"BGM+220+PO-1+9'", b"BGM+220'")
     with pytest.raises(MappingError) as info:
