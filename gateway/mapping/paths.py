@@ -87,6 +87,25 @@ class Filter:
         return (value in self.values) != self.negate
 
 
+def _accepts(filters: tuple[Filter, ...]):
+    """One function testing a segment against every filter (None without filters): a group's
+    trigger (``NAD[1=BY]``) is tested on every group of its tag, per message."""
+    tests = []
+    for f in filters:
+        get, values = f.get, f.values
+        if values is None:
+            tests.append(lambda seg, get=get: get(seg) != "")
+        elif f.negate:
+            tests.append(lambda seg, get=get, values=values: get(seg) not in values)
+        else:
+            tests.append(lambda seg, get=get, values=values: get(seg) in values)
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda seg: all(test(seg) for test in tests)
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentPath:
     text: str
@@ -97,25 +116,27 @@ class SegmentPath:
     absolute: bool = False  # "/TAG...": from the message, not the current group
     get: object = None  # the specialised reader of (element, component)
     inherit: bool = False  # "^TAG...": the nearest enclosing scope that has it
+    accepts: object = None  # the filters as one test of a segment (see _accepts); None without filters
 
     def matches(self, seg: Segment) -> bool:
-        return seg.tag == self.tag and all(f.test(seg) for f in self.filters)
+        return seg.tag == self.tag and (self.accepts is None or self.accepts(seg))
 
     def segments(self, scope: Scope) -> list[Segment]:
         if self.inherit:
             for outer in scope.enclosing():
-                found = [s for s in outer.by_tag(self.tag) if all(f.test(s) for f in self.filters)]
+                found = [s for s in outer.by_tag(self.tag) if self.accepts is None or self.accepts(s)]
                 if found:
                     return found
             return []
         found = (scope.root if self.absolute else scope).by_tag(self.tag)
-        if self.filters:
-            return [s for s in found if all(f.test(s) for f in self.filters)]
+        accepts = self.accepts
+        if accepts is not None:
+            return [s for s in found if accepts(s)]
         return found
 
     def first(self, scope: Scope) -> tuple[str, Segment] | None:
         """The first non-empty value and the segment it came from."""
-        get, filters = self.get, self.filters
+        get = self.get
         if self.inherit:
             for seg in self.segments(scope):
                 value = get(seg)
@@ -134,15 +155,9 @@ class SegmentPath:
             found = scope.by_tag(self.tag)
         if not found:
             return None
+        accepts = self.accepts
         for seg in found:
-            if filters:
-                for f in filters:
-                    if not f.test(seg):
-                        break
-                else:
-                    value = get(seg)
-                    if value != "":
-                        return value, seg
+            if accepts is not None and not accepts(seg):
                 continue
             value = get(seg)
             if value != "":
@@ -171,7 +186,8 @@ def parse_path(text: str) -> SegmentPath:
     if m.group("pos"):
         element, component = _position(m.group("pos"))
     get = getter(element, component) if element is not None else None
-    return SegmentPath(text, m.group("tag"), tuple(filters), element, component, absolute, get, inherit)
+    filters = tuple(filters)
+    return SegmentPath(text, m.group("tag"), filters, element, component, absolute, get, inherit, _accepts(filters))
 
 
 class Scope:
@@ -269,28 +285,37 @@ class Scope:
         every = cache.get(key)
         if every is None:
             every = cache[key] = self._cut(trigger.tag, until)
-        if not trigger.filters:
+        accepts = trigger.accepts
+        if accepts is None:
             return every
-        return [g for g in every if trigger.matches(g.segments[0])]
+        return [g for g in every if accepts(g.segments[0])]
 
     def _cut(self, tag: str, until: frozenset[str]) -> list[Scope]:
+        """The groups of ``tag``, each with its tag index made in the same pass (a group's record
+        asks for it first thing)."""
         if not self.by_tag(tag):
             return []
         out: list[Scope] = []
         current: list[Segment] | None = None
+        index: dict[str, list[Segment]] = {}
         for seg in self.segments:
-            if seg.tag == tag:
-                if current is not None:
-                    out.append(self.child(current))
+            t = seg.tag
+            if t == tag:
                 current = [seg]
+                index = {t: current[:]}
+                group = self.child(current)  # filled on as the loop goes
+                group._index = index
+                out.append(group)
             elif current is not None:
-                if seg.tag in until:
-                    out.append(self.child(current))
+                if t in until:
                     current = None
                 else:
                     current.append(seg)
-        if current is not None:
-            out.append(self.child(current))
+                    bucket = index.get(t)
+                    if bucket is None:
+                        index[t] = [seg]
+                    else:
+                        bucket.append(seg)
         return out
 
     # -- X12 HL hierarchy ---------------------------------------------------

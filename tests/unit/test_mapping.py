@@ -52,6 +52,23 @@ def test_groups_end_at_the_next_trigger_or_until():
     assert parse_path("QTY/1.2").first(groups[1])[0] == "7"
 
 
+def test_a_group_index_made_while_cutting_is_the_one_its_segments_give():
+    segments = [seg("LIN", "1"), seg("PIA", "1"), seg("QTY", "5"), seg("PIA", "2"), seg("LIN", "2"),
+                seg("LIN", "3"), seg("PIA", "3"), seg("UNS", "S"), seg("PIA", "99")]
+    for group in Scope(segments).groups(parse_path("LIN"), frozenset({"UNS"})):
+        fresh = Scope(list(group.segments))
+        fresh.by_tag("")
+        assert group.index() == fresh.index()
+        assert group.index()["LIN"] is not group.segments  # the index's lists are its own
+    [first, _, third] = Scope(segments).groups(parse_path("LIN"), frozenset({"UNS"}))
+    assert [s.get(1) for s in first.by_tag("PIA")] == ["1", "2"] and [s.get(1) for s in third.by_tag("PIA")] == ["3"]
+    nad = [seg("NAD", "BY", "1"), seg("NAD", "SU", "2"), seg("NAD", "DP", "3"), seg("NAD", "", "4")]
+    pick = {text: [g.segments[0].get(2) for g in Scope(nad).groups(parse_path(text), frozenset())]
+            for text in ("NAD[1=BY|DP]", "NAD[1!=BY]", "NAD[1]", "NAD[1=SU,2=2]", "NAD[1=SU,2=3]")}
+    assert pick == {"NAD[1=BY|DP]": ["1", "3"], "NAD[1!=BY]": ["2", "3", "4"], "NAD[1]": ["1", "2", "3"],
+                    "NAD[1=SU,2=2]": ["2"], "NAD[1=SU,2=3]": []}
+
+
 def test_hl_levels_follow_parent_pointers():
     segments = [seg("HL", "1", "", "S"), seg("TD5", "", "2", "UPSN"), seg("HL", "2", "1", "O"),
                 seg("PRF", "PO-1"), seg("HL", "3", "2", "P"), seg("MAN", "GM", "0001"),
