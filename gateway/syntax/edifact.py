@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Union
 
 from gateway.errors import EdiSyntaxError, EncodingError
-from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
+from gateway.model import PLAIN_SEGMENT, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
 from gateway.syntax.sniff import BOM
 from gateway.syntax.refs import RefSet as _RefSet
 from gateway.syntax.source import Source, chunks
@@ -534,6 +534,7 @@ class _Tokenizer:
             out: list[Segment] = []
             append = out.append
             get = known.get
+            new, cls, plain = object.__new__, Segment, PLAIN_SEGMENT
             texts = text.split(sep)
             if not (rep and rep in text):
                 # the usual case, the same steps as make_text's last ones
@@ -570,7 +571,17 @@ class _Tokenizer:
                                      c.split(comp) if comp in c else c]
                         else:
                             parts = [e.split(comp) if comp in e else e for e in parts]
-                    append(Segment(tag, parts, index, line, offset, t))
+                    if plain:
+                        seg = new(cls)
+                        seg.tag = tag
+                        seg.elements = parts
+                        seg.index = index
+                        seg.line = line
+                        seg.offset = offset
+                        seg.text = t
+                        append(seg)
+                    else:
+                        append(Segment(tag, parts, index, line, offset, t))
                     index += 1
                     line += nl
                     offset += len(t) + step

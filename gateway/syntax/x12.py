@@ -83,7 +83,7 @@ from operator import add, length_hint
 from typing import Any, BinaryIO
 
 from gateway.errors import EdiSyntaxError, EncodingError
-from gateway.model import Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
+from gateway.model import PLAIN_SEGMENT, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
 from gateway.syntax.source import Source, chunks
 
 # The reader's chunk: 256 KiB. Each chunk is decoded and split into a str per segment at once, which
@@ -118,14 +118,6 @@ _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
 _BULK = True  # private switch: False reads every segment one by one (the tests compare both ways)
 
-# Segment.__init__ is a Python function; making the object with object.__new__ and storing its
-# six slots directly costs about a third less per segment. That is only done while Segment's slots
-# are exactly these (and it has no __new__ of its own); otherwise the constructor is called.
-_NEW_SEGMENT = (
-    Segment.__slots__ == ("tag", "elements", "index", "line", "offset", "text") and Segment.__new__ is object.__new__
-)
-
-
 def _bulk(
     pieces: list[str], esep: str, canon: dict[str, str], idx: int, line: int, step: int, offset: int, tlen: int
 ) -> list[Segment]:
@@ -140,7 +132,7 @@ def _bulk(
     has no line breaks), offsets by each piece's length plus ``tlen``.
     """
     tag = canon.__getitem__
-    if not _NEW_SEGMENT:
+    if not PLAIN_SEGMENT:
         lines = count(line, step) if step else repeat(line)
         offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
         return [

@@ -4,6 +4,7 @@ interchange, every issue and every error, whatever the input holds."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -246,3 +247,20 @@ def test_a_tag_seen_under_other_separators_is_cut_by_a_letter_separator():
     assert read_all(data, fast=True) == slow
     codes = [i[0] for item in slow if item[0] == "message" for i in item[1][5]]
     assert "SEGMENT_TAG_INVALID" in codes
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_both_ways_of_making_segments(monkeypatch, plain):
+    """The bulk path makes segments with object.__new__ or with Segment(...): the same either way."""
+    from bench import generate
+
+    data = generate.edifact_orders(30)
+    monkeypatch.setattr(edifact, "PLAIN_SEGMENT", plain)
+    assert read_all(data, fast=True) == read_all(data, fast=False)
+    made = []
+    real = edifact.Segment.__init__
+    monkeypatch.setattr(edifact.Segment, "__init__", lambda self, *a, **k: made.append(1) or real(self, *a, **k))
+    segments = sum(len(m.segments) for m in edifact.read(data) if isinstance(m, Message))
+    assert segments == 30 * 36
+    # with object.__new__ the constructor is left to the per-segment path (UNH, UNT, released characters)
+    assert (len(made) < segments // 4) if plain else (len(made) >= segments)

@@ -322,7 +322,7 @@ def test_both_ways_of_making_segments(monkeypatch, new, layout):
         data = data.replace(b"~\n", b"~")
     elif layout == "blank lines first":  # lines and segment numbers no longer agree
         data = b"\n\n" + data.replace(b"~\n", b"~\r\n")
-    monkeypatch.setattr(x12, "_NEW_SEGMENT", new)
+    monkeypatch.setattr(x12, "PLAIN_SEGMENT", new)
     made = []
     real = x12._bulk
     monkeypatch.setattr(x12, "_bulk", lambda pieces, *args: made.append(len(pieces)) or real(pieces, *args))
