@@ -8,6 +8,7 @@ same ids, which keeps consumers idempotent across replays and crashes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from gateway.mapping.paths import Scope
 from gateway.model import Interchange, Issue, Location, Message
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of event types, asked once per event
 def default_topic(event_type: str) -> str:
     """``OrderCreated`` -> ``edigw.order-created``."""
     return "edigw." + re.sub(r"(?<!^)(?=[A-Z])", "-", event_type).lower()
