@@ -115,15 +115,14 @@ class Compiler:
                 elif sub.kind == "string":
                     lines.append("    v = v.strip() or None if v is not None else None")
                 elif sub.kind == "decimal":  # what converter() and _convert do, without their calls
-                    ns["_to_decimal"] = convert.to_decimal
+                    ns[f"D{k}"] = convert.decimal_reader(scale=sub.scale, precision=sub.precision)
                     lines += ["    if v is not None:",
                               "        v = v.strip()",
                               "        if not v:",
                               "            v = None",
                               "        else:",
                               "            try:",
-                              f"                v = _to_decimal(v, scale={sub.scale!r}, precision={sub.precision!r},"
-                              " decimal_mark=scope.decimal_mark)",
+                              f"                v = D{k}(v, scope.decimal_mark)",
                               "            except ValueError as exc:",
                               f"                raise fail('MAPPING_VALUE_INVALID', f'{name}: {{exc}}', s) from None"]
                 else:
@@ -570,9 +569,10 @@ class Compiler:
         if kind == "decimal":
             scale, precision, implied = target.scale, target.precision, rule.implied_decimals
 
+            read = convert.decimal_reader(scale=scale, precision=precision, implied=implied)
+
             def decimal(raw, seg, scope):
-                mark = scope.decimal_mark if scope is not None else "."
-                return convert.to_decimal(raw, scale=scale, precision=precision, decimal_mark=mark, implied=implied)
+                return read(raw, scope.decimal_mark if scope is not None else ".")
 
             return decimal
         if kind == "date":

@@ -7,6 +7,7 @@ with a message naming what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
@@ -51,6 +52,10 @@ def _pattern(text: str, fmt: str | None) -> str | None:
     return _BY_LENGTH.get(len(text))
 
 
+# Dates repeat from message to message (a file's orders share a date or a few), and the
+# conversion to UTC through a zone's rules is the costly part: the last values read are kept
+# (dates and datetimes are immutable). A text that is not a date raises each time.
+@lru_cache(maxsize=4096)
 def to_datetime(text: str, fmt: str | None, tz: str | None = None, time_text: str | None = None) -> datetime:
     """A timezone-aware datetime from ``text`` (and an optional separate time)."""
     text = text.strip()
@@ -92,6 +97,7 @@ def _fast_date(text: str, pattern: str | None) -> date | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # (as to_datetime)
 def to_date(text: str, fmt: str | None) -> date:
     text = text.strip()
     if fmt == "718":
@@ -132,3 +138,28 @@ def to_decimal(text: str, *, scale: int | None, precision: int | None, decimal_m
 
 
 _QUANTUM = [Decimal(1).scaleb(-s) for s in range(10)]
+
+_REMEMBERED = 4096  # values a decimal reader keeps, per decimal mark, before it starts afresh
+
+
+def decimal_reader(*, scale: int | None, precision: int | None,
+                   implied: int | None = None) -> Callable[[str, str], Decimal]:
+    """:func:`to_decimal` for one target field, as ``read(text, decimal_mark)``, keeping the values
+    it read: quantities and prices repeat from line to line and from message to message, and a
+    Decimal, being immutable, can be handed out again. A text that is not a number raises
+    ValueError each time (it is not kept)."""
+    by_mark: dict[str, dict[str, Decimal]] = {}
+
+    def read(text: str, decimal_mark: str = ".") -> Decimal:
+        seen = by_mark.get(decimal_mark)
+        if seen is None:
+            seen = by_mark[decimal_mark] = {}
+        value = seen.get(text)
+        if value is None:
+            value = to_decimal(text, scale=scale, precision=precision, decimal_mark=decimal_mark, implied=implied)
+            if len(seen) >= _REMEMBERED:
+                seen.clear()
+            seen[text] = value
+        return value
+
+    return read

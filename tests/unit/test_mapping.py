@@ -107,6 +107,24 @@ def test_decimals():
         convert.to_decimal("123.45", scale=2, precision=4)
 
 
+def test_a_decimal_reader_gives_what_to_decimal_gives_and_keeps_a_bounded_number(monkeypatch):
+    monkeypatch.setattr(convert, "_REMEMBERED", 3)
+    read = convert.decimal_reader(scale=2, precision=6, implied=None)
+    for text, mark in [("1,5", ","), ("1,5", "."), ("1.5", "."), ("2.345", "."), ("1.5", "."), ("7", ","),
+                       ("8", "."), ("9", "."), ("1.5", ".")]:
+        assert read(text, mark) == convert.to_decimal(text, scale=2, precision=6, decimal_mark=mark)
+    assert read("1,5", ",") == Decimal("1.50") and read("1,5", ".") == Decimal("1.50")  # (a comma without UNA)
+    assert read("3.25", ".") is read("3.25", ".")  # kept: the same object again
+    for _ in range(2):  # a bad text is refused every time, not kept
+        with pytest.raises(ValueError, match="not a number"):
+            read("12a", ".")
+        with pytest.raises(ValueError, match="more than 6 digits"):
+            read("12345.6", ".")
+    kept = read.__closure__  # the values kept stay under the bound, per decimal mark
+    seen = next(c.cell_contents for c in kept if isinstance(c.cell_contents, dict))
+    assert all(len(values) <= 3 for values in seen.values())
+
+
 # -- load-time checks -------------------------------------------------------------
 
 HEAD = """partner: p1
