@@ -19,6 +19,7 @@ would: the caller turns that into a validation error naming the field.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -65,11 +66,21 @@ def _decimal_bytes(value: Decimal, scale: int) -> bytes:
         exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or exponent < -scale:  # never round silently
             raise ValueError(f"{value} has more decimal places than the schema's scale {scale}")
+        return _unscaled_bytes(value, scale)
+    return _scaled_bytes(value, scale)
+
+
+def _unscaled_bytes(value: Decimal, scale: int) -> bytes:
     # the unscaled integer: 16.77 at scale 4 is 167700 (1.5 at scale 2 is 150: exact, no rounding)
     unscaled = int(value.scaleb(scale, _EXACT))
     size = (unscaled.bit_length() + 8) // 8
     raw = unscaled.to_bytes(size, "big", signed=True)
     return _varint(size) + raw
+
+
+# Values with the schema's quantum that are equal have the same digits, so their bytes can be kept:
+# prices and quantities repeat (the mapping hands out the same Decimal again, whose hash is kept).
+_scaled_bytes = lru_cache(maxsize=4096)(_unscaled_bytes)
 
 
 def _date(value: date) -> bytes:
@@ -78,6 +89,7 @@ def _date(value: date) -> bytes:
     return _long((value - _EPOCH_DATE).days)
 
 
+@lru_cache(maxsize=1024)  # an event's times repeat from event to event (received_at, dates of a file)
 def _timestamp_millis(value: datetime) -> bytes:
     if value.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone")

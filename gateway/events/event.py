@@ -8,6 +8,7 @@ to the plain ``content-type`` header.
 
 from __future__ import annotations
 
+import functools
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Event:
         return str(self.record["event_id"])
 
 
+@functools.lru_cache(maxsize=1024)  # occurred_at repeats from event to event
 def _rfc3339(value: dt.datetime) -> str:
     text = value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")  # ...+00:00
     return text[:-6] + "Z"

@@ -104,3 +104,16 @@ def test_a_decimal_of_any_exponent_is_written_or_refused_as_fastavro_does(digits
     for special in ("NaN", "Infinity", "-Infinity"):
         with pytest.raises((TypeError, ValueError)):
             compile_writer(schema)({"d": Decimal(special)})
+
+
+def test_kept_decimal_bytes_never_stand_for_an_equal_value_of_another_exponent():
+    """Decimal bytes are kept per value; 1.50, 1.5 and 1.500 are equal but only the first two fit
+    scale 2, whichever was written first."""
+    schema = {"type": "record", "name": "R", "fields": [
+        {"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}}]}
+    write = compile_writer(schema)
+    for _ in range(2):
+        assert write({"d": Decimal("1.50")}) == write({"d": Decimal("1.5")}) == b"\x04\x00\x96"
+        with pytest.raises(ValueError, match="more decimal places"):
+            write({"d": Decimal("1.500")})
+        assert write({"d": Decimal("-0.00")}) == write({"d": Decimal("0")}) == b"\x02\x00"
