@@ -114,11 +114,7 @@ class AckTracker:
 
     def note(self, message: Message, *issues: Issue) -> None:
         if message.interchange is not None and message.interchange.syntax in ("x12", "edifact"):
-            judged = judge_message(message, issues)
-            shared = self._shared
-            judged = Judged(shared.setdefault(judged.type, judged.type), judged.ref, judged.group,
-                            shared.setdefault(judged.identifier, judged.identifier), judged.status, judged.codes,
-                            judged.findings, judged.first)
+            judged = judge_message(message, issues, self._shared)
             self._sets.setdefault(id(message.interchange), JudgedList()).append(judged)
 
     def duplicate(self, message: Message, first_receipt: str = "") -> None:

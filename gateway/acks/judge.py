@@ -109,13 +109,17 @@ def _bad_value(message: Message, position: int, issue: Issue) -> str:
                      message)
 
 
-def judge_message(message: Message, extra: Iterable[Issue] = ()) -> Judged:
+def judge_message(message: Message, extra: Iterable[Issue] = (), shared: dict | None = None) -> Judged:
     """Judge a message from its issues and ``extra`` ones found after reading
-    (a missing route, say); the syntax comes from its interchange."""
+    (a missing route, say); the syntax comes from its interchange. With ``shared``, the type and
+    identifier are the copies kept there (one for all the messages that have the same)."""
     syntax = message.interchange.syntax if message.interchange is not None else "x12"
     x12 = syntax == "x12"
+    kind, identifier = message.type, _identifier(message, x12)
+    if shared is not None:
+        kind, identifier = shared.setdefault(kind, kind), shared.setdefault(identifier, identifier)
     if not message.issues and not extra:  # the usual case, thousands of times per interchange
-        return Judged(message.type, message.ref, message.group, _identifier(message, x12), ACCEPTED, (), (), None)
+        return Judged(kind, message.ref, message.group, identifier, ACCEPTED, (), (), None)
     m_field = MESSAGE_FIELD[syntax]
     in_error = CODES["MESSAGE_HAS_SEGMENT_ERRORS"]
     codes: list[str] = []
@@ -171,8 +175,7 @@ def judge_message(message: Message, extra: Iterable[Issue] = ()) -> Judged:
     if findings and x12 and in_error.ak5 not in codes:
         codes.append(in_error.ak5)
     status = REJECTED if failed else WITH_ERRORS if noted else ACCEPTED
-    return Judged(message.type, message.ref, message.group, _identifier(message, x12), status, tuple(codes),
-                  tuple(findings), first)
+    return Judged(kind, message.ref, message.group, identifier, status, tuple(codes), tuple(findings), first)
 
 
 def _identifier(message: Message, x12: bool) -> tuple[str, ...]:
