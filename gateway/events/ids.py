@@ -48,7 +48,10 @@ def event_id(partner_id: str, interchange_ref: str, message_ref: str, index: int
     >>> event_id("ACME", "000000101", "0001", 0) == event_id("ACME", "000000101", "0001", 0)
     True
     """
-    return uuid5(_name(partner_id, interchange_ref, message_ref, index))
+    name = f"{partner_id}|{interchange_ref}|{message_ref}|{index}"
+    if "\\" in name or name.count("|") != 3:  # a part holds a "|" or a backslash: escape the parts
+        name = _name(partner_id, interchange_ref, message_ref, index)
+    return uuid5(name)
 
 
 def dead_letter_id(receipt_id: str, stage: str, position: str | None = None) -> str:

@@ -129,12 +129,13 @@ class Compiler:
                     ns[f"C{k}"] = self.converter(Rule(), sub, ())
                     lines.append(f"    v = _convert(C{k}, {name!r}, v, s, scope) if v is not None else None")
             lines.append(f"    out[{name!r}] = v")
-            lines.append("    if v is None:")
-            lines.append(f"        if missing is None and {sub.required!r}: missing = {name!r}")
-            if sub.kind == "array":
-                lines.append("    elif v != []: found = True")
-            else:
-                lines.append("    else: found = True")
+            # only what can matter is written: a missing value matters to a required field, and
+            # whether anything was found only to an optional record
+            present = "v is not None and v != []" if sub.kind == "array" else "v is not None"
+            if sub.required:
+                lines.append(f"    if v is None and missing is None: missing = {name!r}")
+            if target.optional:
+                lines.append(f"    if {present}: found = True")
         if uses_root:
             lines.insert(2, "    ridx = scope.root.index()")
         if target.optional:
@@ -204,14 +205,13 @@ class Compiler:
         """Code that sets ``v`` (the first non-empty value, or None) and ``s`` (its segment)."""
         def extract(var: str, element: int, component: int | None) -> list[str]:
             i, j = element - 1, (component or 1) - 1
-            keep = var if j == 0 else "''"  # a simple element has only a first component
+            simple = [] if j == 0 else ["    else:", f"        {var} = ''"]  # a simple element is a first component
             return [f"if len(els) > {i}:",
                     f"    {var} = els[{i}]",
                     f"    if {var}.__class__ is not str:",  # a composite (a list) inline, repeats by _pick
                     f"        {var} = ({var}[{j}] if len({var}) > {j} else '') if {var}.__class__ is list"
                     f" else _pick({var}, {j})",
-                    f"    else:",
-                    f"        {var} = {keep}",
+                    *simple,
                     "else:",
                     f"    {var} = ''"]
 
