@@ -19,10 +19,10 @@ would: the caller turns that into a validation error naming the field.
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from functools import lru_cache
 from typing import Any
 
 _EPOCH_DATE = date(1970, 1, 1)

@@ -8,8 +8,8 @@ to the plain ``content-type`` header.
 
 from __future__ import annotations
 
-import functools
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any

@@ -96,8 +96,9 @@ class Compiler:
         compiled rule in turn, without a chain of calls per field: mapping is
         the costliest stage after reading, and most rules are bare paths.
         """
-        lines = ["def run(scope):", "    idx = scope.index()", "    out = dict(ABSENT)", "    found = False",
-                 "    missing = None"]
+        lines = ["def run(scope):", "    idx = scope.index()", "    out = dict(ABSENT)", "    missing = None"]
+        if target.optional:
+            lines.append("    found = False")
         ns: dict[str, Any] = {"ABSENT": absent, "_pick": _pick, "_convert": _convert, "fail": fail,
                               "_first": _first}
         uses_root = False

@@ -80,16 +80,11 @@ class Filter:
     negate: bool
     get: object = None  # the specialised reader of (element, component)
 
-    def test(self, seg: Segment) -> bool:
-        value = self.get(seg)
-        if self.values is None:
-            return value != ""
-        return (value in self.values) != self.negate
-
 
 def _accepts(filters: tuple[Filter, ...]):
-    """One function testing a segment against every filter (None without filters): a group's
-    trigger (``NAD[1=BY]``) is tested on every group of its tag, per message."""
+    """One function testing a segment against every filter (None without filters): a value in
+    ``values`` (not in them with ``negate``), or any value when ``values`` is None. Made once per
+    path: a group's trigger (``NAD[1=BY]``) is tested on every group of its tag, per message."""
     tests = []
     for f in filters:
         get, values = f.get, f.values
@@ -117,9 +112,6 @@ class SegmentPath:
     get: object = None  # the specialised reader of (element, component)
     inherit: bool = False  # "^TAG...": the nearest enclosing scope that has it
     accepts: object = None  # the filters as one test of a segment (see _accepts); None without filters
-
-    def matches(self, seg: Segment) -> bool:
-        return seg.tag == self.tag and (self.accepts is None or self.accepts(seg))
 
     def segments(self, scope: Scope) -> list[Segment]:
         if self.inherit:

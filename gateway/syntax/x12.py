@@ -118,6 +118,7 @@ _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
 _BULK = True  # private switch: False reads every segment one by one (the tests compare both ways)
 
+
 def _bulk(
     pieces: list[str], esep: str, canon: dict[str, str], idx: int, line: int, step: int, offset: int, tlen: int
 ) -> list[Segment]:
