@@ -264,3 +264,31 @@ def test_both_ways_of_making_segments(monkeypatch, plain):
     assert segments == 30 * 36
     # with object.__new__ the constructor is left to the per-segment path (UNH, UNT, released characters)
     assert (len(made) < segments // 4) if plain else (len(made) >= segments)
+
+
+@st.composite
+def released_texts(draw) -> tuple[edifact.Delimiters, str]:
+    """A segment text under one of the UNAs, with released service characters, released release
+    characters, a release before an ordinary letter now and then, and placeholder code points."""
+    una = draw(st.sampled_from([u for u in UNAS if u[3] != " "]))
+    d = edifact.delimiters_from_una(("UNA" + una).encode("latin-1"))
+    specials = "".join(c for c in (d.segment, d.element, d.component, d.repetition, d.release) if c)
+    text = draw(segment_text({"element": d.element, "component": d.component, "repetition": d.repetition,
+                              "release": d.release, "segment": d.segment}))
+    extra = draw(st.sampled_from(["", "", "", d.release + "x", d.release + d.release, "\ue001", "é"]))
+    at = draw(st.integers(3, max(3, len(text))))
+    return d, text[:at] + extra + text[at:] if text[at - 1 : at] != d.release else text
+
+
+@settings(max_examples=500, deadline=None)
+@given(case=released_texts())
+def test_released_characters_are_read_as_the_exact_path_reads_them(case):
+    """make_text's placeholder path gives what the character-by-character path gives."""
+    d, text = case
+    tokens = edifact._Tokenizer(b"", None)
+    tokens._set(d)
+    tokens.codec = "utf-8"
+    seg = tokens._segment_maker()(text.encode("utf-8"), 1, 1, 0)
+    tag, elements = edifact._split_released(text, d)
+    assert (seg.tag, seg.elements) == (tag, elements)
+    assert type(seg.elements) is type(elements)
