@@ -133,6 +133,8 @@ def _bulk(
     has no line breaks), offsets by each piece's length plus ``tlen``.
     """
     tag = canon.__getitem__
+    # (canon[...] below, not tag(...): a subscript of a dict is one specialised instruction, a
+    # bound method a call)
     if not PLAIN_SEGMENT:
         lines = count(line, step) if step else repeat(line)
         offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
@@ -148,7 +150,7 @@ def _bulk(
         for i, p in enumerate(pieces, line):
             e = p.split(esep)
             seg = new(cls)
-            seg.tag = tag(e.pop(0))
+            seg.tag = canon[e.pop(0)]
             seg.elements = e
             seg.index = seg.line = i
             seg.offset = o
@@ -159,7 +161,7 @@ def _bulk(
     for i, p in enumerate(pieces, idx + 1):
         e = p.split(esep)
         seg = new(cls)
-        seg.tag = tag(e.pop(0))
+        seg.tag = canon[e.pop(0)]
         seg.elements = e
         seg.index = i
         seg.line = line
