@@ -233,9 +233,10 @@ class Message:
     release: str = ""  # EDIFACT: "D:96A:UN:EAN008" pieces live here as a whole
     issues: list[Issue] = field(default_factory=list)
     # The message as read, header to trailer, when the reader took it whole from one decoded
-    # buffer (the X12 reader's plain sets): the segments' texts, each but the last followed by the
-    # terminator and the line break the file has after it. Content validation matches it in one
-    # pass. None otherwise; like Segment.text, it must not outlive a change to the segments.
+    # buffer (the X12 reader's plain sets, the EDIFACT reader's messages read in one run): the
+    # segments' texts, each but the last followed by the terminator and the line break the file
+    # has after it. Content validation matches it in one pass. None otherwise; like Segment.text,
+    # it must not outlive a change to the segments.
     text: str | None = None
 
     @property

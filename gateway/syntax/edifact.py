@@ -35,6 +35,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from itertools import accumulate, count, repeat
+from operator import add
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Union
@@ -189,6 +191,8 @@ class _Tokenizer:
         self.una_seen = False
         self.decode_issues: list[Issue] = []
         self.leftover: tuple[bytes, int, int] | None = None  # unterminated tail
+        # The text of the last run when it was one whole message, UNH to UNT (Message.text)
+        self.whole: str | None = None
 
     # The separators are bytes in the hot loop; these are refreshed by _set().
     def _set(self, delims: Delimiters) -> None:
@@ -576,6 +580,8 @@ class _Tokenizer:
             get = known.get
             new, cls, plain = object.__new__, Segment, PLAIN_SEGMENT
             texts = text.split(sep)
+            at = offset  # where the run starts (its characters are bytes)
+            self.whole = None
             if texts[0][:3] == "UNH":  # a message's header leads the run: made on its own
                 seg = make_text(texts[0], index, line, offset)
                 if seg.tag != "UNH":
@@ -597,6 +603,7 @@ class _Tokenizer:
                     del texts[-1]
                 else:
                     trailer = None
+                first, first_line = index, line
                 for t in texts:
                     if released and rel in t:
                         seg = make_text(t, index, line, offset)
@@ -643,8 +650,12 @@ class _Tokenizer:
                     line += nl
                     offset += len(t) + step
                 else:
-                    if trailer is not None:
-                        append(make_text(trailer, index, line, offset))
+                    if trailer is not None:  # it follows the texts: its place is the run's end
+                        done = len(texts)
+                        append(make_text(trailer, first + done, first_line + done * nl,
+                                         at + len(text) - len(trailer)))
+                        if out[0].tag == "UNH":  # the message whole: its text is the run's
+                            self.whole = text
                 return out
             for t in texts:
                 if rel and rel in t:
@@ -800,6 +811,8 @@ class _Envelope:
                     self._open_message(item[0], item)
                     seg = item[-1]
                     if seg.tag == "UNT" and len(item) > 1:
+                        if self.message is not None:
+                            self.message.text = tokens.whole  # content validation's one pass
                         yield from self._close_message(seg)
                     continue
                 if msg is not None and not tokens.decode_issues:

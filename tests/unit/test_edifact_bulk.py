@@ -292,3 +292,27 @@ def test_released_characters_are_read_as_the_exact_path_reads_them(case):
     tag, elements = edifact._split_released(text, d)
     assert (seg.tag, seg.elements) == (tag, elements)
     assert type(seg.elements) is type(elements)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=documents())
+def test_a_message_read_in_one_run_carries_its_text(data):
+    """Message.text, when the reader sets it, is the message's segments as read, UNH to UNT, each
+    but the last followed by the separator the file has between them."""
+    try:
+        items = list(edifact.read(data))
+    except EdiSyntaxError:
+        return
+    for m in items:
+        if isinstance(m, Message) and m.text is not None:
+            segments = m.segments
+            assert segments[0].tag == "UNH" and segments[-1].tag == "UNT"
+            separator = m.text[len(segments[0].text) : segments[1].offset - segments[0].offset]
+            assert m.text == separator.join(s.text for s in segments)
+
+
+def test_the_bench_orders_carry_their_text():
+    from bench import generate
+
+    messages = [m for m in edifact.read(generate.edifact_orders(30)) if isinstance(m, Message)]
+    assert sum(m.text is not None for m in messages) >= 28  # all but the first, whose tags are new

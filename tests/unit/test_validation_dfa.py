@@ -17,7 +17,7 @@ from gateway.validation import validator as _validator
 from gateway.validation.definitions import UNBOUNDED
 from gateway.validation.fastpath import _decimal_dfa, _other_than, _YEAR, _YEAR_DFA
 from gateway.validation.validator import validate
-from tests.unit.test_validation import ISA, END, PO, VALUES, _exact, _findings, _po_with, x12
+from tests.unit.test_validation import ISA, END, ORDERS, PO, VALUES, _exact, _findings, _po_with, x12
 
 
 def _dfa(pattern: str):
@@ -121,3 +121,35 @@ def test_a_segment_left_out_of_the_re2_pattern_goes_to_the_re_pattern():
         _validator.JOIN.join(s.text for s in message.segments[1:-1])) is not None
     bad = x12(body.replace("RES*12.5", "RES*12.X"))
     assert _findings(bad) == _exact(bad) != []
+
+
+def _read_edifact(body: str, layout: str) -> object:
+    """The third message of an interchange of three (the reader takes a message whose tags it has
+    seen in one run, with its text), ``body`` its content, the others ORDERS."""
+    def one(content: str, ref: str) -> str:
+        segments = [s for s in content.split("'") if s]
+        return "".join(s + "'" + layout for s in [f"UNH+{ref}+ORDERS:D:96A:UN", *segments,
+                                                     f"UNT+{len(segments) + 2}+{ref}"])
+    data = (f"UNB+UNOC:3+BUYER:14+SELLER:14+240101:1200+42'{layout}" + one(ORDERS, "1") + one(ORDERS, "2")
+            + one(body, "3") + "UNZ+3+42'" + layout)
+    return parse(data.encode("latin-1"))[0].messages[2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(changes=st.lists(st.tuples(st.sampled_from(["BGM+220+PO-1+9", "QTY+21:10", "LIN+1++4000862141404:SRV"]),
+                                  st.sampled_from(["", "X", "1234567890123456789012345678901234567", "12.5",
+                                                   "Mum??s 1?+2?:3", "é"])), min_size=1, max_size=3),
+       layout=st.sampled_from(["", "\n", "\r\n"]))
+def test_edifact_messages_as_read_find_what_the_exact_checks_find(changes, layout):
+    body = ORDERS
+    for segment, value in changes:
+        body = body.replace(segment, segment.rsplit("+", 1)[0] + "+" + value, 1)
+    message = _read_edifact(body, layout)
+    assert message.text is not None and message.text.startswith("UNH+3+ORDERS:D:96A:UN'" + layout)
+    assert _findings(message) == _exact(message)
+
+
+def test_an_edifact_message_as_read_takes_the_short_way():
+    assert validate(_read_edifact(ORDERS, "\n")) == []
+    assert validate(_read_edifact(ORDERS, "\n")) == []
+    assert _validator._LAST_TEXT[0][2] == "ORDERS" and _validator._LAST_TEXT[0][6] == "'\n"
