@@ -35,8 +35,6 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from itertools import accumulate, count, repeat
-from operator import add
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Union
@@ -580,7 +578,6 @@ class _Tokenizer:
             get = known.get
             new, cls, plain = object.__new__, Segment, PLAIN_SEGMENT
             texts = text.split(sep)
-            at = offset  # where the run starts (its characters are bytes)
             self.whole = None
             if texts[0][:3] == "UNH":  # a message's header leads the run: made on its own
                 seg = make_text(texts[0], index, line, offset)
@@ -603,7 +600,6 @@ class _Tokenizer:
                     del texts[-1]
                 else:
                     trailer = None
-                first, first_line = index, line
                 for t in texts:
                     if released and rel in t:
                         seg = make_text(t, index, line, offset)
@@ -650,10 +646,8 @@ class _Tokenizer:
                     line += nl
                     offset += len(t) + step
                 else:
-                    if trailer is not None:  # it follows the texts: its place is the run's end
-                        done = len(texts)
-                        append(make_text(trailer, first + done, first_line + done * nl,
-                                         at + len(text) - len(trailer)))
+                    if trailer is not None:
+                        append(make_text(trailer, index, line, offset))
                         if out[0].tag == "UNH":  # the message whole: its text is the run's
                             self.whole = text
                 return out
