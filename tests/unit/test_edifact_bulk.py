@@ -139,7 +139,10 @@ def documents(draw) -> bytes:
         out.append(data)
         charset_of[n] = charset
     tail = draw(st.sampled_from([b"", b"", b"\n", b"UNB+UNOC", b"  \r\n"]))
-    return b"".join(out) + tail
+    document = b"".join(out)
+    if draw(st.integers(0, 3)) == 0:  # no line break after the last segment
+        document = document.rstrip(b"\r\n")
+    return document + tail
 
 
 def _latin1(text: str) -> bytes:
@@ -316,3 +319,22 @@ def test_the_bench_orders_carry_their_text():
 
     messages = [m for m in edifact.read(generate.edifact_orders(30)) if isinstance(m, Message)]
     assert sum(m.text is not None for m in messages) >= 28  # all but the first, whose tags are new
+
+
+@pytest.mark.parametrize("cut", ["no line break at the end", "a buffer ends between a terminator and its break"])
+def test_an_irregular_end_of_buffer_leaves_the_rest_to_the_bulk_path(monkeypatch, cut):
+    """What follows a buffer's last line break does not send the whole buffer segment by segment."""
+    from bench import generate
+
+    data = generate.edifact_orders(60)
+    if cut == "no line break at the end":
+        data = data.rstrip(b"\n")
+    else:
+        monkeypatch.setattr(edifact, "CHUNK", data.index(b"'\n", len(data) // 2) + 1)
+    assert read_all(data, fast=True) == read_all(data, fast=False)
+    made = []
+    real = edifact.Segment.__init__
+    monkeypatch.setattr(edifact.Segment, "__init__", lambda self, *a, **k: made.append(1) or real(self, *a, **k))
+    segments = sum(len(m.segments) for m in edifact.read(data) if isinstance(m, Message))
+    assert segments == 60 * 36
+    assert len(made) < segments // 4
