@@ -315,9 +315,9 @@ class _Tokenizer:
                                 break
                             raw = work[start : work.find(sep, start)]
                             if start >= plain_until and raw and (raw[:2] != b"UN" or raw[2:3] == b""
-                                                                 or raw[2] not in third or raw[2] == 72):
-                                # the run (which may start with a UNH, 72 being b"H"[0]) ends before
-                                # the next segment that may be a service segment
+                                                                 or raw[2] not in third or raw[:3] == b"UNH"):
+                                # the run (which may start with a UNH) ends before the next segment
+                                # that may be a service segment
                                 q = work.find(sep_un, start, complete)
                                 while q >= 0:
                                     after = q + step + 2
@@ -814,8 +814,7 @@ class _Envelope:
                     self._open_message(item[0], item)
                     seg = item[-1]
                     if seg.tag == "UNT" and len(item) > 1:
-                        if self.message is not None:
-                            self.message.text = tokens.whole  # content validation's one pass
+                        self.message.text = tokens.whole  # content validation's one pass
                         yield from self._close_message(seg)
                     continue
                 if msg is not None and not tokens.decode_issues:
@@ -1088,11 +1087,11 @@ class _Envelope:
                 said, ref = seg.get(1), seg.get(2)
             if said != str(count) and _count(said) != count:
                 self._issue(msg.issues, "MESSAGE_SEGMENT_COUNT_MISMATCH",
-                            f"UNT says {seg.get(1)!r} segments, message '{msg.ref}' has {count}", seg,
+                            f"UNT says {said!r} segments, message '{msg.ref}' has {count}", seg,
                             element=1, message_segment=count)
             if ref != msg.ref:
                 self._issue(msg.issues, "MESSAGE_REF_MISMATCH",
-                            f"UNT reference '{seg.get(2)}' differs from UNH reference '{msg.ref}'", seg,
+                            f"UNT reference '{ref}' differs from UNH reference '{msg.ref}'", seg,
                             element=2, message_segment=count)
         ic = msg.interchange
         ic.message_count += 1

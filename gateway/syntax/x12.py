@@ -132,14 +132,13 @@ def _bulk(
     on line ``line``; lines advance by ``step`` per segment (0 when the input
     has no line breaks), offsets by each piece's length plus ``tlen``.
     """
-    tag = canon.__getitem__
-    # (canon[...] below, not tag(...): a subscript of a dict is one specialised instruction, a
-    # bound method a call)
+    # (Tags as canon[...]: a dict subscript is one specialised instruction, canon.get or a bound
+    # __getitem__ a call.)
     if not PLAIN_SEGMENT:
         lines = count(line, step) if step else repeat(line)
         offsets = accumulate(map(add, map(len, pieces), repeat(tlen)), initial=offset)
         return [
-            Segment(tag((e := p.split(esep)).pop(0)), e, i, ln, o, p)
+            Segment(canon[(e := p.split(esep)).pop(0)], e, i, ln, o, p)
             for p, i, ln, o in zip(pieces, count(idx + 1), lines, offsets)
         ]
     new, cls = object.__new__, Segment
