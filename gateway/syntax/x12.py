@@ -112,6 +112,7 @@ _TAG_RE = re.compile(r"[A-Z0-9]{2,3}")
 _ISA, _IEA, _GS, _GE, _ST, _SE, _BIN, _IC_LEVEL = 1, 2, 3, 4, 5, 6, 7, 8
 _KINDS = {"ISA": _ISA, "IEA": _IEA, "GS": _GS, "GE": _GE, "ST": _ST, "SE": _SE, "BIN": _BIN}
 _KINDS.update({"TA1": _IC_LEVEL, "ISB": _IC_LEVEL, "ISE": _IC_LEVEL})
+_TAG_STRINGS = {t: t for t in _KINDS}  # (literal strings: the same objects as "ST" and "SE" in the code)
 _ENVELOPE_TAGS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
@@ -402,19 +403,28 @@ class _Reader:
             # pieces need no white-space handling. (A line break at the very start
             # and a terminator at the very end are the two halves of a pair that
             # the chunking cut apart.)
-            n_term = data.count(term) - (not eof and data.endswith(term))
-            n_lf = data.count(LF)
+            # (Checked on the pieces joined up again: a terminator, line break or CR left in them
+            # is one that stands elsewhere. Two memchr scans of the joined text cost far less than
+            # counting terminators, line breaks and pairs in the buffer, which this replaces.)
             pair = term + CR + LF if has_cr else term + LF
-            lead_break = data.startswith(CR + LF if has_cr else LF)
-            n_pair = data.count(pair)
-            if n_pair == n_term == n_lf - lead_break and (not has_cr or data.count(CR) - lead_break == n_pair):
+            parts = data.split(pair)
+            rest = EMPTY.join(parts)
+            lead = len(pair) - 1 if data.startswith(pair[1:]) else 0
+            if (
+                rest.find(LF, lead) < 0
+                and rest.find(term, lead, len(rest) - (not eof and data.endswith(term))) < 0
+                and (not has_cr or rest.find(CR, lead) < 0)
+            ):
                 split_on = pair
                 tnl = 1
                 any_lf = has_cr = False
             else:
                 # can a line break stand inside a segment (rather than only right after a terminator)?
-                any_lf = n_lf != data.count(term + LF) + data.count(term + CR + LF)
-        parts = data.split(split_on)
+                any_lf = data.count(LF) != data.count(term + LF) + data.count(term + CR + LF)
+                parts = data.split(split_on)
+            del rest
+        else:
+            parts = data.split(split_on)
         if not eof:
             parts.pop()  # the unfinished tail stays in the buffer
         tlen = len(split_on)  # in bytes: text mode is ASCII only
@@ -545,6 +555,8 @@ class _Reader:
             if csep in s or (has_rep and rsep in s):
                 elems = self._structure(elems)
             del elems[0]
+            if kind > 0:  # one string per envelope tag too (the bulk path's are these)
+                tag = _TAG_STRINGS[tag]
             seg = Segment(tag, elems, idx, first, base + pos + lead, s)
             if kind == -1:
                 if cur is not None:
@@ -606,7 +618,9 @@ class _Reader:
         esep, csep, rsep = self.esep, self.csep, self.rsep
         tlen = len(split_on)
         step = 1 if tlen > len(self.term_s) else 0  # lines per segment
-        se_key = split_on + "SE" + esep
+        se_tag = "SE" + esep
+        se_key = split_on + se_tag
+        guess = 0  # body segments of the last set
         st_key = "ST" + esep
         trail_key = esep + split_on
         canon = self.canon
@@ -618,6 +632,18 @@ class _Reader:
         nxt = len(parts) - length_hint(pit)  # the index of the next piece
         at_st = False  # the next piece is an ST (else: the body of the open set, cur)
         msg = self.msg
+        new = object.__new__
+        # Where the next component separator, repetition separator and trailing element separator
+        # (one before a terminator) stand, from pos on: a set is taken in bulk only when it ends
+        # before all three. The separators are single characters, found by memchr, so their
+        # first places are looked up once here; the trailing separator is looked for as the sets
+        # go, in a window that doubles each time it runs out (size + 1: none).
+        c_at = find(csep, pos)
+        c_at = c_at if c_at >= 0 else size + 1
+        r_at = find(rsep, pos) if rsep is not None else -1
+        r_at = r_at if r_at >= 0 else size + 1
+        t_lim = t_stop = -1
+        window = 1 << 14
         while True:
             if at_st:
                 st_piece = parts[nxt]
@@ -627,46 +653,71 @@ class _Reader:
                 st_at = -1  # the set began in an earlier buffer: no text of the whole set
                 body = pos
             first = nxt + at_st  # the body's first piece
-            q = find(se_key, body - tlen if body >= tlen else 0)  # where the SE's piece starts, less tlen
-            if q < 0:
-                n = len(parts) - first
-                if eof or not n:
-                    break
-                # the set goes on in the next buffer: its segments up to this buffer's end
-                end = q = data.rfind(split_on)
-                has_se = False
-            else:
-                n = data.count(split_on, body, q) + 1 if q >= body else 0
-                end = find(split_on, q + tlen)  # the SE's end
+            # Sets of a document tend to have the same number of segments: when the piece where the
+            # last set's length puts the SE is an SE, the body is the pieces before it (they are
+            # all ordinary tags, _bulk checks, so no SE comes earlier), and nothing is scanned.
+            se_i = first + guess
+            spec = se_i < len(parts) and parts[se_i].startswith(se_tag)
+            if spec:
+                n = guess
                 has_se = True
-                if end < 0:
-                    if eof:
-                        end = size
-                    else:  # the SE is unfinished: the body only
-                        end = q
-                        has_se = False
-            if (  # (pos is at the ST, when there is one: it is checked with its set)
-                find(csep, pos, end) >= 0
-                or (rsep is not None and find(rsep, pos, end) >= 0)
-                or find(trail_key, pos, end) >= 0
-                or data[end - 1 : end] == esep
-            ):
-                break
+            else:
+                q = find(se_key, body - tlen if body >= tlen else 0)  # where the SE's piece starts, less tlen
+                if q < 0:
+                    n = len(parts) - first
+                    if eof or not n:
+                        break
+                    # the set goes on in the next buffer: its segments up to this buffer's end
+                    end = q = data.rfind(split_on)
+                    has_se = False
+                else:
+                    n = guess = data.count(split_on, body, q) + 1 if q >= body else 0
+                    end = find(split_on, q + tlen)  # the SE's end
+                    has_se = True
+                    if end < 0:
+                        if eof:
+                            end = size
+                        else:  # the SE is unfinished: the body only
+                            end = q
+                            has_se = False
             if n:
                 try:
                     segs = _bulk(parts[first : first + n], esep, canon, idx + at_st, line + at_st * step, step,
                                  base + body, tlen)  # fmt: skip
                 except KeyError:  # a tag that is not an ordinary known one (or white space, or nothing)
                     break
+            if spec:
+                if n:
+                    last = segs[-1]
+                    q = last.offset - base + len(last.text)
+                else:
+                    q = body - tlen
+                end = q + tlen + len(parts[se_i])
+            # (pos is at the ST, when there is one: it is checked with its set)
+            if c_at < end or r_at < end or data[end - 1 : end] == esep:
+                break
+            if end > t_lim:  # the scan for a trailing separator has not got this far yet
+                t_lim = max(end, pos + window)
+                window *= 2
+                t_at = find(trail_key, pos, t_lim)
+                t_stop = t_at + len(trail_key) if t_at >= 0 else size + 1
+            if t_stop <= end:
+                break
             if at_st:
                 elems = st_piece.split(esep)
+                del elems[0]
                 idx += 1
-                seg = Segment(elems.pop(0), elems, idx, line, base + pos, st_piece)
+                seg = new(Segment)  # (as in _bulk: slot stores cost less than a call of __init__)
+                seg.tag = "ST"
+                seg.elements = elems
+                seg.index = idx
+                seg.line = line
+                seg.offset = base + pos
+                seg.text = st_piece
                 group = self.group
                 if len(elems) == 2 and elems[0] and elems[1] and group is not None:  # _st, without issues
                     st02 = elems[1]
-                    msg = Message(type=elems[0], ref=st02, version=group.version, segments=[seg],
-                                  interchange=self.ic, group=group)  # fmt: skip
+                    msg = Message(elems[0], st02, group.version, [seg], self.ic, group)  # (by position: cheaper)
                     group.message_count += 1
                     if not self.refs.add(st02):
                         self._duplicate_ref(msg, seg, st02, group)
@@ -695,8 +746,15 @@ class _Reader:
             # the SE
             piece = parts[nxt]
             elems = piece.split(esep)
+            del elems[0]
             idx += 1
-            seg = Segment(elems.pop(0), elems, idx, line, base + pos, piece)
+            seg = new(Segment)
+            seg.tag = "SE"
+            seg.elements = elems
+            seg.index = idx
+            seg.line = line
+            seg.offset = base + pos
+            seg.text = piece
             if len(elems) == 2 and elems[1] == msg.ref and elems[0] == str(len(cur) + 1):  # _se, without issues
                 cur.append(seg)
                 if st_at >= 0:
