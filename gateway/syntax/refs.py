@@ -13,23 +13,69 @@ class RefSet:
     sequential numbering at constant memory however many sets a group has.
     """
 
-    __slots__ = ("_runs", "_other")
+    __slots__ = ("_runs", "_other", "_width", "_top", "_pending")
+
+    #: Increasing references held as strings before they are folded into the runs.
+    PENDING = 1024
 
     def __init__(self) -> None:
         self._runs: dict[int, tuple[list[int], list[int]]] = {}
         self._other: set[str] = set()
+        # The usual case, each reference the next number, costs no int(): a numeric reference of
+        # the width last seen that sorts after the greatest of that width (for digit strings of
+        # one width, text order is number order) is new. It waits in _pending, as text, until
+        # a reference that does not fit this (or the PENDING-th) folds the batch into the runs:
+        # a batch of consecutive numbers is one run, found from its first and last.
+        self._width = -1
+        self._top = ""  # the greatest reference of _width, as text
+        self._pending: list[str] = []
 
     def add(self, ref: str) -> bool:
         """Record ``ref``; False when it was already there."""
+        if len(ref) == self._width and ref > self._top and ref.isdigit() and ref.isascii():
+            self._top = ref
+            pending = self._pending
+            pending.append(ref)
+            if len(pending) >= self.PENDING:
+                self._fold()
+            return True
+        if self._pending:
+            self._fold()
         if not (ref.isascii() and ref.isdigit()):
             if ref in self._other:
                 return False
             self._other.add(ref)
             return True
-        value = int(ref)
-        runs = self._runs.get(len(ref))
+        added = self._add(int(ref), len(ref))
+        width = self._width = len(ref)
+        self._top = str(self._runs[width][1][-1]).zfill(width)
+        return added
+
+    def _fold(self) -> None:
+        pending = self._pending
+        starts, ends = self._runs[self._width]  # (the width's runs exist: an add made it _width)
+        first, last = int(pending[0]), int(pending[-1])
+        # All lie above the runs' greatest (they sort after it): each extends the last run or
+        # follows it. Increasing, and as many as their span: they are consecutive, one run.
+        if last - first + 1 == len(pending):
+            if first == ends[-1] + 1:
+                ends[-1] = last
+            else:
+                starts.append(first)
+                ends.append(last)
+        else:
+            for value in map(int, pending):
+                if value == ends[-1] + 1:
+                    ends[-1] = value
+                else:
+                    starts.append(value)
+                    ends.append(value)
+        pending.clear()
+
+    def _add(self, value: int, width: int) -> bool:
+        runs = self._runs.get(width)
         if runs is None:
-            self._runs[len(ref)] = ([value], [value])
+            self._runs[width] = ([value], [value])
             return True
         starts, ends = runs
         if value == ends[-1] + 1:

@@ -112,6 +112,36 @@ def test_refset_answers_as_a_set_of_strings(refs):
         seen.add(ref)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 60).map(lambda n: f"{n:04d}"), st.integers(0, 60).map(str),
+                          st.just("A1")), max_size=120),
+       st.integers(1, 5))  # fmt: skip
+def test_refset_with_small_batches_answers_as_a_set_of_strings(refs, pending):
+    """The same, with the increasing references folded into the runs every few adds."""
+    seen: set[str] = set()
+    compact = RefSet()
+    old = RefSet.PENDING
+    RefSet.PENDING = pending
+    try:
+        for ref in sorted(refs) + refs:  # (sorted: long increasing stretches, then anything)
+            assert compact.add(ref) == (ref not in seen), ref
+            seen.add(ref)
+    finally:
+        RefSet.PENDING = old
+
+
+def test_refset_keeps_sequential_numbers_in_one_run():
+    refs = RefSet()
+    assert all(refs.add(f"{n:06d}") for n in range(1, 100_001))
+    assert not refs.add("000001") and not refs.add("100000")  # (each folds what waits into the runs)
+    assert refs._runs[6] == ([1], [100_000]) and not refs._pending
+    assert refs.add("100001")
+    assert all(refs.add(f"{n:06d}") for n in range(200_000, 200_010, 2))  # gaps: a run each
+    assert refs.add("150000")  # (folds the batch in)
+    assert refs._runs[6] == ([1, 150_000, 200_000, 200_002, 200_004, 200_006, 200_008],
+                             [100_001, 150_000, 200_000, 200_002, 200_004, 200_006, 200_008])  # fmt: skip
+
+
 _GROUPS = [Group("PO", str(i), "S", "R", "004010", Segment("GS", [])) for i in range(2)]
 
 
