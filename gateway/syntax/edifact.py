@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Union
 
 from gateway.errors import EdiSyntaxError, EncodingError
-from gateway.model import PLAIN_SEGMENT, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
+from gateway.model import PLAIN_SEGMENT, BareSegment, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
 from gateway.syntax.sniff import BOM
 from gateway.syntax.refs import RefSet as _RefSet
 from gateway.syntax.source import Source, chunks
@@ -585,7 +585,7 @@ class _Tokenizer:
             out: list[Segment] = []
             append = out.append
             get = known.get
-            new, cls, plain = object.__new__, Segment, PLAIN_SEGMENT
+            bare, plain = BareSegment, PLAIN_SEGMENT
             texts = text.split(sep)
             self.whole = None
             if texts[0][:3] == "UNH":  # a message's header leads the run: made on its own
@@ -641,7 +641,7 @@ class _Tokenizer:
                         else:
                             parts = [e.split(comp) if comp in e else e for e in parts]
                     if plain:
-                        seg = new(cls)
+                        seg = bare()
                         seg.tag = tag
                         seg.elements = parts
                         seg.index = index

@@ -83,7 +83,7 @@ from operator import add, length_hint
 from typing import Any, BinaryIO
 
 from gateway.errors import EdiSyntaxError, EncodingError
-from gateway.model import PLAIN_SEGMENT, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
+from gateway.model import PLAIN_SEGMENT, BareSegment, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
 from gateway.syntax.source import Source, chunks
 
 # The reader's chunk: 256 KiB. Each chunk is decoded and split into a str per segment at once, which
@@ -142,14 +142,14 @@ def _bulk(
             Segment(canon[(e := p.split(esep)).pop(0)], e, i, ln, o, p)
             for p, i, ln, o in zip(pieces, count(idx + 1), lines, offsets)
         ]
-    new, cls = object.__new__, Segment
+    bare = BareSegment
     out: list[Segment] = []
     append = out.append
     o = offset  # (a running sum here is cheaper than one made of itertools)
     if step and line == idx + 1:  # line and index agree (one segment a line from the start): one int for both
         for i, p in enumerate(pieces, line):
             e = p.split(esep)
-            seg = new(cls)
+            seg = bare()
             seg.tag = canon[e.pop(0)]
             seg.elements = e
             seg.index = seg.line = i
@@ -160,7 +160,7 @@ def _bulk(
         return out
     for i, p in enumerate(pieces, idx + 1):
         e = p.split(esep)
-        seg = new(cls)
+        seg = bare()
         seg.tag = canon[e.pop(0)]
         seg.elements = e
         seg.index = i
@@ -632,7 +632,7 @@ class _Reader:
         nxt = len(parts) - length_hint(pit)  # the index of the next piece
         at_st = False  # the next piece is an ST (else: the body of the open set, cur)
         msg = self.msg
-        new = object.__new__
+        bare = BareSegment if PLAIN_SEGMENT else None
         # Where the next component separator, repetition separator and trailing element separator
         # (one before a terminator) stand, from pos on: a set is taken in bulk only when it ends
         # before all three. The separators are single characters, found by memchr, so their
@@ -707,13 +707,16 @@ class _Reader:
                 elems = st_piece.split(esep)
                 del elems[0]
                 idx += 1
-                seg = new(Segment)  # (as in _bulk: slot stores cost less than a call of __init__)
-                seg.tag = "ST"
-                seg.elements = elems
-                seg.index = idx
-                seg.line = line
-                seg.offset = base + pos
-                seg.text = st_piece
+                if bare is None:
+                    seg = Segment("ST", elems, idx, line, base + pos, st_piece)
+                else:  # (as in _bulk: slot stores cost less than a call of __init__)
+                    seg = bare()
+                    seg.tag = "ST"
+                    seg.elements = elems
+                    seg.index = idx
+                    seg.line = line
+                    seg.offset = base + pos
+                    seg.text = st_piece
                 group = self.group
                 if len(elems) == 2 and elems[0] and elems[1] and group is not None:  # _st, without issues
                     st02 = elems[1]
@@ -748,13 +751,16 @@ class _Reader:
             elems = piece.split(esep)
             del elems[0]
             idx += 1
-            seg = new(Segment)
-            seg.tag = "SE"
-            seg.elements = elems
-            seg.index = idx
-            seg.line = line
-            seg.offset = base + pos
-            seg.text = piece
+            if bare is None:
+                seg = Segment("SE", elems, idx, line, base + pos, piece)
+            else:
+                seg = bare()
+                seg.tag = "SE"
+                seg.elements = elems
+                seg.index = idx
+                seg.line = line
+                seg.offset = base + pos
+                seg.text = piece
             if len(elems) == 2 and elems[1] == msg.ref and elems[0] == str(len(cur) + 1):  # _se, without issues
                 cur.append(seg)
                 if st_at >= 0:

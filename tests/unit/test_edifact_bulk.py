@@ -263,7 +263,7 @@ def _segments_and_constructor_calls(monkeypatch, data: bytes) -> tuple[int, int]
 
 @pytest.mark.parametrize("plain", [True, False])
 def test_both_ways_of_making_segments(monkeypatch, plain):
-    """The bulk path makes segments with object.__new__ or with Segment(...): the same either way."""
+    """The bulk path makes segments with BareSegment() or with Segment(...): the same either way."""
     from bench import generate
 
     data = generate.edifact_orders(30)
@@ -271,7 +271,7 @@ def test_both_ways_of_making_segments(monkeypatch, plain):
     assert read_all(data, fast=True) == read_all(data, fast=False)
     segments, made = _segments_and_constructor_calls(monkeypatch, data)
     assert segments == 30 * 36
-    # with object.__new__ the constructor is left to the per-segment path (UNH, UNT, released characters)
+    # with BareSegment() the constructor is left to the per-segment path (UNH, UNT, released characters)
     assert (made < segments // 4) if plain else (made >= segments)
 
 
@@ -340,4 +340,4 @@ def test_an_irregular_end_of_buffer_leaves_the_rest_to_the_bulk_path(monkeypatch
     assert read_all(data, fast=True) == read_all(data, fast=False)
     segments, made = _segments_and_constructor_calls(monkeypatch, data)
     assert segments == 60 * 36
-    assert made < segments // 4  # the bulk path makes segments with object.__new__
+    assert made < segments // 4  # the bulk path makes segments with BareSegment()

@@ -314,7 +314,7 @@ def test_a_file_read_in_small_chunks(monkeypatch, size):
 @pytest.mark.parametrize("new", [True, False])
 @pytest.mark.parametrize("layout", ["lines", "one line", "blank lines first"])
 def test_both_ways_of_making_segments(monkeypatch, new, layout):
-    """_bulk makes segments with object.__new__ or with Segment(...): the same either way, in every layout."""
+    """_bulk makes segments with BareSegment() or with Segment(...): the same either way, in every layout."""
     from bench import generate
 
     data = generate.x12_850(12)
@@ -328,3 +328,21 @@ def test_both_ways_of_making_segments(monkeypatch, new, layout):
     monkeypatch.setattr(x12, "_bulk", lambda pieces, *args: made.append(len(pieces)) or real(pieces, *args))
     assert read_all(data, None, True, bulk=True) == read_all(data, None, True, bulk=False)
     assert sum(made) == 11 * 17 + 17  # (the first set's body is tried, and fails on its new tags)
+
+
+def test_bulk_segments_are_segments_in_all_but_type():
+    """The bulk path's BareSegment instances compare, print and serialise like Segment(...)'s."""
+    from gateway.model import PLAIN_SEGMENT, BareSegment
+
+    from bench import generate
+
+    assert PLAIN_SEGMENT  # else the bulk paths fall back to Segment(...), and this file tests less
+    data = generate.x12_850(3)
+    messages = [m for m in x12.read(data) if isinstance(m, Message)]
+    body = messages[1].segments[3]
+    assert type(body) is BareSegment and isinstance(body, Segment)
+    made = Segment(body.tag, list(body.elements), body.index, body.line, body.offset, body.text)
+    assert body == made and repr(body) == repr(made) and body.to_json() == made.to_json()
+    assert [getattr(body, s) for s in Segment.__slots__] == [getattr(made, s) for s in Segment.__slots__]
+    with pytest.raises(TypeError):
+        BareSegment("N1", [])  # no arguments: it is filled in slot by slot
