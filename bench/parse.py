@@ -200,6 +200,21 @@ def read_pyx12(data: bytes) -> Outcome:
     return out
 
 
+def floor_x12(data: bytes, canon: dict[str, str], per_set: int) -> Outcome:
+    """The least any reader of this data model does: decode, split into segments and elements,
+    and make one Segment per segment (the X12 reader's own bulk maker, ``_bulk``), set by set so
+    that each set's segments are freed as a streaming reader's are. No envelope work, no checks:
+    a bound for ``read_ours``, measured in the same run (an informational figure)."""
+    from gateway.syntax.x12 import _bulk
+
+    out = Outcome()
+    parts = data.decode("ascii").split("~\n")
+    parts.pop()  # (the document ends with a terminator and a line break)
+    for i in range(0, len(parts), per_set):
+        out.segments += len(_bulk(parts[i : i + per_set], "*", canon, i, i + 1, 1, 0, 2))
+    return out
+
+
 def cli_ours(data: bytes) -> Outcome:
     """What ``edigw parse --format json`` does with the bytes, its output to /dev/null."""
     from gateway.cli import _ParseWriter
@@ -335,6 +350,10 @@ def bench_x12(n: int, runs: int, problems: list[str], label: str = "") -> Row:
     if module is not None:
         contenders["ours"] = lambda: read_ours(module, data)
     contenders["pyx12"] = lambda: read_pyx12(data)
+    if module is not None:
+        per_set = generate.x12_set_segments()
+        canon = {t: t for t in (p.split(b"*", 1)[0].decode("ascii") for p in data.split(b"~\n")) if t}
+        contenders["floor"] = lambda: floor_x12(data, canon, per_set)
     best = best_of(runs, contenders)
     peer_time, peer = best["pyx12"]
     if peer.segments != n * generate.x12_set_segments() + 4:
@@ -353,7 +372,12 @@ def bench_x12(n: int, runs: int, problems: list[str], label: str = "") -> Row:
         problems.append(
             f"X12 segment counts: ours {ours.segments:,}, pyx12 {peer.segments:,}, expected {expected:,}"
         )
-    return Row(label, len(data), ours_time, peer_time, "pyx12")
+    floor_time, floor = best["floor"]
+    if floor.segments != n * generate.x12_set_segments() + 4:
+        problems.append(f"the X12 floor loop made {floor.segments:,} segments, expected {expected:,}")
+    note = (f"floor (splitting and making the segments alone, {floor_time:.3f} s): {peer_time / floor_time:.1f}x; "
+            f"ours {ours_time / floor_time:.2f}x the floor's time")
+    return Row(label, len(data), ours_time, peer_time, "pyx12", note)
 
 
 def _check_ours(kind: str, seen: Outcome, expected: int, problems: list[str]) -> None:
