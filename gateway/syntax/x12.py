@@ -117,6 +117,7 @@ _ENVELOPE_TAGS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
 
+_DECIMAL = tuple(map(str, range(4096)))  # SE01 as it should read, for the usual set sizes
 _BULK = True  # private switch: False reads every segment one by one (the tests compare both ways)
 
 
@@ -633,6 +634,12 @@ class _Reader:
         at_st = False  # the next piece is an ST (else: the body of the open set, cur)
         msg = self.msg
         bare = BareSegment if PLAIN_SEGMENT else None
+        # (the group, interchange and control numbers stay the same here: the loop stops at any
+        # segment but ST, SE and the body's, and _st and _se do not change them)
+        group = self.group
+        ic = self.ic
+        version = group.version if group is not None else ""
+        add_ref = self.refs.add
         # Where the next component separator, repetition separator and trailing element separator
         # (one before a terminator) stand, from pos on: a set is taken in bulk only when it ends
         # before all three. The separators are single characters, found by memchr, so their
@@ -717,17 +724,16 @@ class _Reader:
                     seg.line = line
                     seg.offset = base + pos
                     seg.text = st_piece
-                group = self.group
                 if len(elems) == 2 and elems[0] and elems[1] and group is not None:  # _st, without issues
                     st02 = elems[1]
-                    msg = Message(elems[0], st02, group.version, [seg], self.ic, group)  # (by position: cheaper)
+                    msg = Message(elems[0], st02, version, [seg], ic, group)  # (by position: cheaper)
                     group.message_count += 1
-                    if not self.refs.add(st02):
+                    if not add_ref(st02):
                         self._duplicate_ref(msg, seg, st02, group)
                     if keep:
                         group.messages.append(msg)
-                        self.ic.messages.append(msg)  # type: ignore[union-attr]
-                    self.ic.message_count += 1  # type: ignore[union-attr]
+                        ic.messages.append(msg)  # type: ignore[union-attr]
+                    ic.message_count += 1  # type: ignore[union-attr]
                     self.msg = msg
                     cur = msg.segments
                 else:
@@ -761,7 +767,9 @@ class _Reader:
                 seg.line = line
                 seg.offset = base + pos
                 seg.text = piece
-            if len(elems) == 2 and elems[1] == msg.ref and elems[0] == str(len(cur) + 1):  # _se, without issues
+            k = len(cur) + 1
+            if len(elems) == 2 and elems[1] == msg.ref and elems[0] == (_DECIMAL[k] if k < 4096 else str(k)):
+                # (_se, without issues)
                 cur.append(seg)
                 if st_at >= 0:
                     msg.text = data[st_at:end]
