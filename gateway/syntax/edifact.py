@@ -37,6 +37,7 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
+from sys import intern as _intern
 from typing import BinaryIO, Union
 
 from gateway.errors import EdiSyntaxError, EncodingError
@@ -837,8 +838,8 @@ class _Envelope:
                     if known is not None:
                         seg.tag = known
                         continue
-                    if _is_tag(tag):
-                        valid_tags[tag] = tag
+                    if _is_tag(tag):  # (interned, as the X12 reader's tags are)
+                        valid_tags[tag] = seg.tag = _intern(tag)
                     else:
                         self._issue(msg.issues, "SEGMENT_TAG_INVALID", f"'{tag}' is not a valid segment tag", seg,
                                     message_segment=len(msg.segments))
@@ -1039,6 +1040,7 @@ class _Envelope:
     # -- message ---------------------------------------------------------
     def _open_message(self, seg: Segment, segments: list[Segment] | None = None) -> None:
         """Open the message ``seg`` heads; ``segments`` (from ``seg`` on) when a run brought more."""
+        seg.tag = "UNH"  # (the literal: one string for every message's header, as body tags are)
         ic = self.interchange
         if ic is None:
             self._stray(seg)
@@ -1075,6 +1077,8 @@ class _Envelope:
         if msg is None:
             return
         self.message = None
+        if not missing:  # (seg is the UNT: its tag the literal, as the header's)
+            seg.tag = "UNT"  # type: ignore[union-attr]
         if missing:
             where = f"before segment '{seg.tag}'" if seg is not None else "at the end of the input"
             self._issue(msg.issues, "MESSAGE_TRAILER_MISSING", f"message '{msg.ref}' has no UNT {where}", seg)

@@ -75,15 +75,16 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import re
-from gateway.syntax.refs import RefSet as _RefSet
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, count, repeat
 from operator import add, length_hint
+from sys import intern as _intern
 from typing import Any, BinaryIO
 
 from gateway.errors import EdiSyntaxError, EncodingError
 from gateway.model import PLAIN_SEGMENT, BareSegment, Delimiters, Group, Interchange, Issue, Location, Message, Repeats, Segment
+from gateway.syntax.refs import RefSet as _RefSet
 from gateway.syntax.source import Source, chunks
 
 # The reader's chunk: 256 KiB. Each chunk is decoded and split into a str per segment at once, which
@@ -484,7 +485,10 @@ class _Reader:
             if kind is None:
                 if tag_ok(tag):
                     known[tag] = kind = 0
-                    canon[tag] = tag
+                    # interned: the same string in every reader and as the code's literals, so that
+                    # tag tuples and look-ups made elsewhere (validation's memo, mappings) compare
+                    # by identity
+                    canon[tag] = _intern(tag)
                 elif s[:3] == "ISA" and not s[3:4].isalnum():
                     kind = k_isa
                 else:

@@ -81,7 +81,10 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
                 and last[3] == message.version and last[4] == message.release):
             segments = message.segments
             at, separator = len(segments[0].text), last[6]
-            if last[5].get(tuple(map(_TAG, segments))) == () and _separated_by(text, at, separator):
+            # (the tags by a comprehension, whose slot reads are specialised: a third fewer
+            # instructions than map(attrgetter); _separated_by written out)
+            if (last[5].get(tuple([s.tag for s in segments])) == () and text.startswith(separator, at)
+                    and text[at + len(separator)] not in "\r\n"):
                 try:
                     if last[7](text.encode("latin-1")):
                         return []
@@ -97,7 +100,7 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     # right, and whose text matches the message pattern.
     memo = directory_.memo.get(definition.type)
     if memo is not None and message.interchange is not None:
-        if memo.get(tuple(map(_TAG, message.segments))) == ():
+        if memo.get(tuple([s.tag for s in message.segments])) == ():
             d = message.interchange.delimiters
             verdict = None
             if text is not None:
@@ -619,7 +622,7 @@ def _valid_time(text: str) -> bool:
 
 _MEMO_LIMIT = 4096  # tag sequences remembered per message type
 _UNSET = object()
-_TAG, _TEXT = attrgetter("tag"), attrgetter("text")  # C-level loops over the segments (map)
+_TEXT = attrgetter("text")  # a C-level loop over the segments (map)
 # The message matchers used last (directory, definition, delimiters, re matcher, remembered texts,
 # RE2 matcher, the directory's entry that holds them):
 # messages of one interchange share them, and identity checks cost less than a key's hash. One

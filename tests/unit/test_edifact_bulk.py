@@ -341,3 +341,16 @@ def test_an_irregular_end_of_buffer_leaves_the_rest_to_the_bulk_path(monkeypatch
     segments, made = _segments_and_constructor_calls(monkeypatch, data)
     assert segments == 60 * 36
     assert made < segments // 4  # the bulk path makes segments with BareSegment()
+
+
+def test_tags_are_the_same_strings_in_every_reader():
+    """As in the X12 reader: two reads share their tag strings (interned)."""
+    from bench import generate
+
+    first, second = ([m for m in edifact.read(generate.edifact_orders(2, seed=s)) if isinstance(m, Message)]
+                     for s in (1, 2))
+    for a, b in zip(first[0].segments, second[0].segments):
+        assert a.tag == b.tag and a.tag is b.tag
+    for a, b in zip(first[1].segments, second[1].segments):
+        assert a.tag is b.tag
+    assert first[1].segments[1].tag is "BGM"  # noqa: F632 - the identity is the point

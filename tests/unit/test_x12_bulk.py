@@ -346,3 +346,14 @@ def test_bulk_segments_are_segments_in_all_but_type():
     assert [getattr(body, s) for s in Segment.__slots__] == [getattr(made, s) for s in Segment.__slots__]
     with pytest.raises(TypeError):
         BareSegment("N1", [])  # no arguments: it is filled in slot by slot
+
+
+def test_tags_are_the_same_strings_in_every_reader():
+    """Two reads share their tag strings (interned): validation's memo of tag sequences, built from
+    earlier documents, and the mappings' literal tags then compare by identity."""
+    from bench import generate
+
+    first, second = ([m for m in x12.read(generate.x12_850(2, seed=s)) if isinstance(m, Message)] for s in (1, 2))
+    for a, b in zip(first[1].segments, second[1].segments):
+        assert a.tag == b.tag and a.tag is b.tag
+    assert first[0].segments[1].tag is "BEG"  # noqa: F632 - the identity is the point
