@@ -82,8 +82,11 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
             segments = message.segments
             at, separator = len(segments[0].text), last[6]
             # (the tags by a comprehension, whose slot reads are specialised: a third fewer
-            # instructions than map(attrgetter); _separated_by written out)
-            if (last[5].get(tuple([s.tag for s in segments])) == () and text.startswith(separator, at)
+            # instructions than map(attrgetter); the same tags as that message's, compared as
+            # lists of the readers' interned strings, need no tuple and no look-up in the memo;
+            # _separated_by written out)
+            tags = [s.tag for s in segments]
+            if ((tags == last[8] or last[5].get(tuple(tags)) == ()) and text.startswith(separator, at)
                     and text[at + len(separator)] not in "\r\n"):
                 try:
                     if last[7](text.encode("latin-1")):
@@ -100,7 +103,8 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
     # right, and whose text matches the message pattern.
     memo = directory_.memo.get(definition.type)
     if memo is not None and message.interchange is not None:
-        if memo.get(tuple([s.tag for s in message.segments])) == ():
+        tags = [s.tag for s in message.segments]
+        if memo.get(tuple(tags)) == ():
             d = message.interchange.delimiters
             verdict = None
             if text is not None:
@@ -109,7 +113,7 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
                     verdict = matcher(text)
                     if verdict:  # the next message of this kind goes the short way (above)
                         _LAST_TEXT[0] = (message.group, guide, message.type, message.version, message.release,
-                                         memo, separator, matcher.contains)
+                                         memo, separator, matcher.contains, tags)
             if not verdict:  # no RE2 pattern for the text, or it refused the text: the joined texts
                 verdict = _message_valid(message.segments, d, directory_, definition, remember,
                                          use_dfa=verdict is None)
@@ -632,8 +636,9 @@ _LAST_MATCHER: list = [(None, None, None, None, None, None, None)]
 # RE2 matcher or None).
 _LAST_TEXT_MATCHER: list = [(None, None, None, None, None)]
 # The short way of validate() for messages as read: (group, guide, type, version, release, the
-# structure memo, separator, RE2 contains) of the last one that matched.
-_LAST_TEXT: list = [(object(), None, None, None, None, None, None, None)]
+# structure memo, separator, RE2 contains, its tags: a shape the memo holds right) of the last one
+# that matched.
+_LAST_TEXT: list = [(object(), None, None, None, None, None, None, None, None)]
 _TEXTS_LIMIT = 40000  # segment texts remembered per message pattern as matching (about 4 MB at most)
 
 

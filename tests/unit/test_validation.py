@@ -308,12 +308,12 @@ def re_only(monkeypatch):
     saved = x12_dir.fast
     x12_dir.fast = {}
     _validator._LAST_MATCHER[0] = (None,) * 7
-    _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
+    _validator._LAST_TEXT[0] = (object(),) + (None,) * 8
     _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
     yield
     x12_dir.fast = saved
     _validator._LAST_MATCHER[0] = (None,) * 7
-    _validator._LAST_TEXT[0] = (object(),) + (None,) * 7
+    _validator._LAST_TEXT[0] = (object(),) + (None,) * 8
     _validator._LAST_TEXT_MATCHER[0] = (None,) * 5
 
 

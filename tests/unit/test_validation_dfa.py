@@ -153,3 +153,22 @@ def test_an_edifact_message_as_read_takes_the_short_way():
     assert validate(_read_edifact(ORDERS, "\n")) == []
     assert validate(_read_edifact(ORDERS, "\n")) == []
     assert _validator._LAST_TEXT[0][2] == "ORDERS" and _validator._LAST_TEXT[0][6] == "'\n"
+
+
+def test_the_short_way_does_not_take_another_shape_for_the_last_one():
+    """A message whose values all match but whose segments stand in another order, read after a
+    valid one of the same group: the short way compares its tags with the last message's (and
+    then with the memo), so the structure finding is not lost."""
+    good, moved = (_read_edifact(body, "\n") for body in (ORDERS, _moved(ORDERS)))
+    assert validate(good) == [] and _validator._LAST_TEXT[0][8] == [s.tag for s in good.segments]
+    _validator._LAST_TEXT[0] = (moved.group, *_validator._LAST_TEXT[0][1:])
+    found = _findings(moved)
+    assert found == _exact(moved) and found != []
+
+
+def _moved(body: str) -> str:
+    """``body`` with its first DTM put after its last segment: each value still valid, the order not."""
+    segments = [s for s in body.split("'") if s]
+    dtm = next(s for s in segments if s.startswith("DTM"))
+    segments.remove(dtm)
+    return "'".join([*segments, dtm]) + "'"
