@@ -1077,12 +1077,11 @@ class _Envelope:
         if msg is None:
             return
         self.message = None
-        if not missing:  # (seg is the UNT: its tag the literal, as the header's)
-            seg.tag = "UNT"  # type: ignore[union-attr]
         if missing:
             where = f"before segment '{seg.tag}'" if seg is not None else "at the end of the input"
             self._issue(msg.issues, "MESSAGE_TRAILER_MISSING", f"message '{msg.ref}' has no UNT {where}", seg)
         else:
+            seg.tag = "UNT"  # type: ignore[union-attr]  # (the literal: one string, as the header's)
             count = len(msg.segments)
             elements = seg.elements
             if len(elements) == 2 and elements[0].__class__ is str and elements[1].__class__ is str:

@@ -113,7 +113,6 @@ _TAG_RE = re.compile(r"[A-Z0-9]{2,3}")
 _ISA, _IEA, _GS, _GE, _ST, _SE, _BIN, _IC_LEVEL = 1, 2, 3, 4, 5, 6, 7, 8
 _KINDS = {"ISA": _ISA, "IEA": _IEA, "GS": _GS, "GE": _GE, "ST": _ST, "SE": _SE, "BIN": _BIN}
 _KINDS.update({"TA1": _IC_LEVEL, "ISB": _IC_LEVEL, "ISE": _IC_LEVEL})
-_TAG_STRINGS = {t: t for t in _KINDS}  # (literal strings: the same objects as "ST" and "SE" in the code)
 _ENVELOPE_TAGS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _CONTROL_TAGS = frozenset(("TA1", "ISB", "ISE"))
 
@@ -560,8 +559,8 @@ class _Reader:
             if csep in s or (has_rep and rsep in s):
                 elems = self._structure(elems)
             del elems[0]
-            if kind > 0:  # one string per envelope tag too (the bulk path's are these)
-                tag = _TAG_STRINGS[tag]
+            if kind > 0:  # interned too: the same strings as the bulk path's literal "ST" and "SE"
+                tag = _intern(tag)
             seg = Segment(tag, elems, idx, first, base + pos + lead, s)
             if kind == -1:
                 if cur is not None:
@@ -637,7 +636,6 @@ class _Reader:
         nxt = len(parts) - length_hint(pit)  # the index of the next piece
         at_st = False  # the next piece is an ST (else: the body of the open set, cur)
         msg = self.msg
-        bare = BareSegment if PLAIN_SEGMENT else None
         # (the group, interchange and control numbers stay the same here: the loop stops at any
         # segment but ST, SE and the body's, and _st and _se do not change them)
         group = self.group
@@ -718,16 +716,7 @@ class _Reader:
                 elems = st_piece.split(esep)
                 del elems[0]
                 idx += 1
-                if bare is None:
-                    seg = Segment("ST", elems, idx, line, base + pos, st_piece)
-                else:  # (as in _bulk: slot stores cost less than a call of __init__)
-                    seg = bare()
-                    seg.tag = "ST"
-                    seg.elements = elems
-                    seg.index = idx
-                    seg.line = line
-                    seg.offset = base + pos
-                    seg.text = st_piece
+                seg = Segment("ST", elems, idx, line, base + pos, st_piece)
                 if len(elems) == 2 and elems[0] and elems[1] and group is not None:  # _st, without issues
                     st02 = elems[1]
                     msg = Message(elems[0], st02, version, [seg], ic, group)  # (by position: cheaper)
@@ -761,16 +750,7 @@ class _Reader:
             elems = piece.split(esep)
             del elems[0]
             idx += 1
-            if bare is None:
-                seg = Segment("SE", elems, idx, line, base + pos, piece)
-            else:
-                seg = bare()
-                seg.tag = "SE"
-                seg.elements = elems
-                seg.index = idx
-                seg.line = line
-                seg.offset = base + pos
-                seg.text = piece
+            seg = Segment("SE", elems, idx, line, base + pos, piece)
             k = len(cur) + 1
             if len(elems) == 2 and elems[1] == msg.ref and elems[0] == (_DECIMAL[k] if k < 4096 else str(k)):
                 # (_se, without issues)

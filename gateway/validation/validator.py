@@ -83,11 +83,9 @@ def validate(message: Message, guide=None, *, remember: bool = True) -> list[Iss
             at, separator = len(segments[0].text), last[6]
             # (the tags by a comprehension, whose slot reads are specialised: a third fewer
             # instructions than map(attrgetter); the same tags as that message's, compared as
-            # lists of the readers' interned strings, need no tuple and no look-up in the memo;
-            # _separated_by written out)
+            # lists of the readers' interned strings, need no tuple and no look-up in the memo)
             tags = [s.tag for s in segments]
-            if ((tags == last[8] or last[5].get(tuple(tags)) == ()) and text.startswith(separator, at)
-                    and text[at + len(separator)] not in "\r\n"):
+            if (tags == last[8] or last[5].get(tuple(tags)) == ()) and _separated_by(text, at, separator):
                 try:
                     if last[7](text.encode("latin-1")):
                         return []
